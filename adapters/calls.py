@@ -54,9 +54,12 @@ def new_call_id(length: int = 24, prefix: str = "call_") -> str:
 
 
 def stable_id(text: str, length: int) -> str:
-    """A deterministic id of ``length`` ASCII letters/digits derived from ``text``: the same input
-    always maps to the same id, so a call and its result keep matching across turns and replicas."""
-    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    """A deterministic id of ``length`` (at most 43) ASCII letters/digits derived from ``text``: the
+    same input always maps to the same id, so a call and its result keep matching across turns and
+    replicas. The whole 256-bit digest is used, so no position of a long id is a constant."""
+    if length > 43:  # 256 bits are 43 base-62 characters
+        raise ValueError("stable_id: at most 43 characters")
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
     out = []
     for _ in range(length):
         digest, r = divmod(digest, len(_ALNUM))

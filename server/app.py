@@ -139,9 +139,4 @@ def _install_schema(app: FastAPI) -> None:
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` and multi-worker runs: the config path from the env."""
-    # Thread and process names in every log record cost time on each access line and say nothing
-    # here: one event loop per process.
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     return create_app(load_settings(os.environ.get("TOOLRELAY_CONFIG", "config/models.yaml")))

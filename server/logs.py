@@ -121,6 +121,10 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, *args: Any, include_contents: bool = False, **kwargs: Any) -> None:
         # logging.config passes format/datefmt/style; a JSON line has no use for them.
         super().__init__()
+        # A JSON line never shows thread or process names: spare every record their lookups.
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
         self.include_contents = include_contents
         self.redactor = Redactor()
 

@@ -307,7 +307,6 @@ async def _drain(chunks: AsyncIterator[bytes], limit: int = 64 * 1024) -> None:
             return
 
 
-
 def _loop_time(deadline: float) -> float:
     """A ``time.monotonic`` instant on the running loop's clock (``asyncio.timeout_at`` uses the latter)."""
     return asyncio.get_running_loop().time() + (deadline - time.monotonic())

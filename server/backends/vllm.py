@@ -252,4 +252,3 @@ def _error_message(err: Any) -> str:
     if isinstance(err, dict):
         return str(err.get("message") or "vLLM reported an error in the stream")
     return str(err)
-

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.base import Outcome, ToolSpec
-from adapters.calls import coerce_to_schema, finalize_arguments, load_object, new_call_id, schema_errors
+from adapters.calls import coerce_to_schema, finalize_arguments, load_object, new_call_id, schema_errors, stable_id
 
 TOOL = ToolSpec(
     "book",
@@ -142,3 +142,12 @@ def test_call_ids_are_fresh_and_well_formed() -> None:
     assert len(ids) == 500
     assert all(re.fullmatch(r"call_[A-Za-z0-9]{24}", i) for i in ids)
     assert re.fullmatch(r"[A-Za-z0-9]{9}", new_call_id(9, ""))
+
+
+def test_stable_id_uses_the_whole_digest() -> None:
+    ids = [stable_id(f"call_{i}", 40) for i in range(64)]
+    assert all(re.fullmatch(r"[A-Za-z0-9]{40}", x) for x in ids)
+    assert ids[0] == stable_id("call_0", 40) and ids[0][:9] == stable_id("call_0", 9)
+    assert len({x[-8:] for x in ids}) == 64  # the tail of a long id varies with its input too
+    with pytest.raises(ValueError):
+        stable_id("call_0", 44)
