@@ -145,6 +145,9 @@ def test_upstream_errors_and_fallbacks(stack: Stack) -> None:
 def test_every_dashboard_query_evaluates(stack: Stack) -> None:
     dashboard = json.loads((REPO / "docker/grafana/dashboards/toolrelay.json").read_text())
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    # rate() needs two samples of a series: the fixture waited for one scrape after the traffic,
+    # so wait for one more (with a single scrape holding a series, its rate is empty).
+    stack.prom.wait_scrape_after(time.time() + 0.2)
     empty = []
     for expr in exprs:
         concrete = expr.replace("$__rate_interval", "5m").replace("$model", ".*")
