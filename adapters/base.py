@@ -47,6 +47,8 @@ class Message:
     tool_calls: tuple[CallRecord, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    # an assistant turn's earlier reasoning, for templates that keep it in history (interleaved thinking)
+    reasoning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,9 @@ def message_dict(message: Message) -> dict[str, Any]:
         out["tool_call_id"] = message.tool_call_id
     if message.name is not None:
         out["name"] = message.name
+    if message.reasoning:
+        # both spellings: vendors' templates read reasoning_content (GLM, Kimi, MiniMax) or reasoning
+        out["reasoning_content"] = out["reasoning"] = message.reasoning
     return out
 
 
