@@ -24,11 +24,3 @@ REGISTRY: dict[str, Adapter] = {
     "glm45": Glm45Adapter(),
     "mistral": MistralAdapter(),
 }
-
-
-def get_adapter(name: str) -> Adapter:
-    return REGISTRY[name]
-
-
-def family_names() -> list[str]:
-    return sorted(REGISTRY)

@@ -58,10 +58,6 @@ class ToolChoice:
     mode: Literal["none", "auto", "required"] = "auto"
     name: str | None = None
 
-    @property
-    def forced(self) -> bool:
-        return self.mode == "required"
-
 
 @dataclass(frozen=True, slots=True)
 class Constraint:
@@ -181,6 +177,11 @@ class Parser(Protocol):
     def feed(self, delta: str) -> list[Event]: ...
 
     def finish(self) -> list[Event]: ...
+
+    @property
+    def calls_emitted(self) -> int:
+        """Tool calls emitted so far (the server tells a call-ending turn from a text one by it)."""
+        ...
 
     def parse(self, text: str) -> ParsedMessage:
         """Feed everything, then finish: streaming and non-streaming cannot disagree."""

@@ -170,7 +170,9 @@ def schema_errors(arguments: Mapping[str, Any], tool: ToolSpec) -> list[str]:
 # --------------------------------------------------------------------------- coercion
 
 
-def _types(schema: Mapping[str, Any]) -> list[str]:
+def schema_types(schema: Mapping[str, Any]) -> list[str]:
+    """The type names a JSON schema declares (``properties`` alone implies ``object``); shared by
+    coercion here, the constraint regexes and the families that type text values by schema."""
     t = schema.get("type")
     if isinstance(t, str):
         return [t]
@@ -238,7 +240,7 @@ def coerce_to_schema(value: Any, schema: Mapping[str, Any]) -> Any:
     """
     if not isinstance(schema, Mapping):
         return value
-    types = _types(schema)
+    types = schema_types(schema)
     if types and not any(_matches(value, t) for t in types):
         for t in types:
             converted = _convert(value, t)

@@ -47,13 +47,11 @@ reasoning until ``</think>``; an R1-style ``<think>…</think>`` at the very sta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from adapters.base import Constraint, Parser, ToolChoice, ToolSpec
-from adapters.family import TemplateAdapter, forced_tools
-from adapters.parsing import Decoded, StreamParser
-from adapters.scan import MarkerSet, UntilMarker
-from adapters.schema_regex import alternation, escape, json_regex
+from adapters.family import TemplateAdapter, forced_tools, named_call_constraint
+from adapters.parsing import BlockParser, Decoded
 
 CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
 CALLS_END = "<｜tool▁calls▁end｜>"
@@ -92,64 +90,23 @@ def _unfence(text: str) -> str:
     return text.strip()
 
 
-class DeepSeekV3Parser(StreamParser):
-    """Content with calls between ``<｜tool▁call▁begin｜>`` and ``<｜tool▁call▁end｜>``."""
+class DeepSeekV3Parser(BlockParser):
+    """Content with calls between ``<｜tool▁call▁begin｜>`` and ``<｜tool▁call▁end｜>``; the section
+    markers around them are layout (dropped), and one closes a call the model left open."""
 
+    start = CALL_BEGIN
+    ends = (CALL_END, CALL_BEGIN, CALLS_END)
+    drop = (CALLS_BEGIN, CALLS_END)
     reasoning_markers = ("<think>", "</think>")
 
-    def __init__(self, tools: Sequence[ToolSpec], **kwargs: Any) -> None:
-        super().__init__(tools, **kwargs)
-        self._markers = MarkerSet([CALLS_BEGIN, CALL_BEGIN, CALLS_END], self.meter)
-        self._buf = ""
-        self._block: UntilMarker | None = None
-
-    def _consume(self, delta: str) -> None:
-        while delta:
-            if self._block is not None:
-                found = self._block.add(delta)
-                if found is None:
-                    return
-                body, end, delta = found
-                self._block = None
-                self._emit(body, end)
-                if end == CALL_BEGIN:  # the previous call never closed: this starts the next one
-                    self._block = UntilMarker([CALL_END, CALL_BEGIN, CALLS_END], self.meter)
-                continue
-            buf = self._buf + delta
-            delta = ""
-            hit = self._markers.search(buf)
-            if hit is None:
-                keep = self._markers.held(buf)
-                self._text(buf[: len(buf) - keep])
-                self._buf = buf[len(buf) - keep :]
-                return
-            i, marker = hit
-            self._text(buf[:i])
-            self._buf = ""
-            if marker == CALL_BEGIN:
-                self._block = UntilMarker([CALL_END, CALL_BEGIN, CALLS_END], self.meter)
-            delta = buf[i + len(marker) :]
-
-    def _emit(self, body: str, end: str) -> None:
-        raw = CALL_BEGIN + body + (end if end == CALL_END else "")
-        self._call(decode_call(body), raw)
-
-    def _end(self) -> None:
-        if self._block is not None:
-            body = self._block.text()
-            self._block = None
-            self._call(decode_call(body), CALL_BEGIN + body)
-        elif self._buf:
-            self._text(self._buf)
-            self._buf = ""
+    def decode(self, body: str, complete: bool) -> Decoded | None:
+        return decode_call(body)
 
 
 def deepseek_constraint(tools: Sequence[ToolSpec], tool_choice: ToolChoice, dialect: Dialect) -> Constraint | None:
     """Force exactly one call (see hermes_constraint for why one even when parallel is allowed).
 
-    One allowed tool: its name goes in the prefill and ``{"json": schema}`` types the arguments
-    (generation ends with the object; the parser accepts the missing end markers). Several: a regex
-    over ``name<｜tool▁sep｜>arguments`` alternatives, each typed by its schema.
+    ``name<｜tool▁sep｜>{…}`` (V3: ``name`` and a fenced object) through ``named_call_constraint``.
     """
     allowed = forced_tools(tools, tool_choice)
     if not allowed:
@@ -159,13 +116,8 @@ def deepseek_constraint(tools: Sequence[ToolSpec], tool_choice: ToolChoice, dial
     def head(name: str) -> str:
         return name + "\n```json\n" if dialect == "v3" else name + SEP
 
-    if len(allowed) == 1:
-        tool = allowed[0]
-        schema = dict(tool.parameters) if tool.parameters else {"type": "object"}
-        return Constraint(prefill=opener + head(tool.name), structured_outputs={"json": schema})
-    calls = [escape(head(t.name)) + json_regex(t.parameters or {"type": "object"}) for t in allowed]
-    tail = escape("\n```" if dialect == "v3" else "") + escape(CALL_END + CALLS_END)
-    return Constraint(prefill=opener, structured_outputs={"regex": alternation(calls) + tail})
+    tail = ("\n```" if dialect == "v3" else "") + CALL_END + CALLS_END
+    return named_call_constraint(allowed, opener, head, tail)
 
 
 class DeepSeekV3Adapter(TemplateAdapter):

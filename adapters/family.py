@@ -9,16 +9,18 @@ its stop strings and its parser class, and writes ``constraint``. This base does
   template (``chat_template=`` at construction) cannot be edited, so the instruction is appended
   to the system message (one is added when the conversation has none);
 - extra template variables (``template_vars``) reach the template, e.g. ``date_string`` or a
-  family's default system prompt.
+  family's default system prompt; ``bundled_vars(declared tools)`` adds per-request ones for the
+  bundled template only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from adapters.base import Constraint, Message, Parser, ToolChoice, ToolSpec
 from adapters.render import bundled_template, offered_tools, render_with_template
+from adapters.schema_regex import alternation, escape, json_regex
 
 
 def choice_instruction(tools: Sequence[ToolSpec], tool_choice: ToolChoice, parallel: bool) -> str | None:
@@ -78,8 +80,13 @@ class TemplateAdapter:
             declared,
             add_generation_prompt=add_generation_prompt,
             tool_instruction=instruction,
+            **self.bundled_vars(declared),
             **self.template_vars,
         )
+
+    def bundled_vars(self, declared: Sequence[ToolSpec]) -> Mapping[str, Any]:
+        """Per-request variables only the bundled template takes (mistral: the tools as its JSON)."""
+        return {}
 
     def constraint(
         self, tools: Sequence[ToolSpec], tool_choice: ToolChoice, *, parallel_tool_calls: bool = True
@@ -97,11 +104,34 @@ def forced_tools(tools: Sequence[ToolSpec], tool_choice: ToolChoice) -> list[Too
     return offered_tools(tools, tool_choice)
 
 
+def arguments_schema(tool: ToolSpec) -> dict[str, Any]:
+    """The JSON schema of a tool's arguments; a tool declared without one takes any object."""
+    return dict(tool.parameters) if tool.parameters else {"type": "object", "properties": {}}
+
+
 def call_schema(tool: ToolSpec, *, name_key: str = "name", args_key: str = "arguments") -> dict[str, Any]:
     """JSON schema of one ``{"name": NAME, "arguments": {...}}`` envelope typed by the tool's schema."""
-    params = dict(tool.parameters) if tool.parameters else {"type": "object", "properties": {}}
     return {
         "type": "object",
-        "properties": {name_key: {"const": tool.name}, args_key: params},
+        "properties": {name_key: {"const": tool.name}, args_key: arguments_schema(tool)},
         "required": [name_key, args_key],
     }
+
+
+def named_call_constraint(
+    allowed: Sequence[ToolSpec], opener: str, head: Callable[[str], str], tail: str = ""
+) -> Constraint:
+    """Force one call in a format that writes the name outside the JSON arguments (``head(name)``
+    then the object: glm4's ``name\n{…}``, deepseek's ``name<｜tool▁sep｜>{…}``, mistral's
+    ``name[ARGS]{…}``), after ``opener``.
+
+    One allowed tool: ``opener + head(name)`` is prefilled and ``{"json": its schema}`` types the
+    arguments (generation ends with the object; the family's parser accepts a missing ``tail``).
+    Several: a regex of ``head(name) + typed object`` alternatives, then ``tail``, so the model picks
+    the tool and cannot pair one tool's name with another's arguments.
+    """
+    if len(allowed) == 1:
+        tool = allowed[0]
+        return Constraint(opener + head(tool.name), {"json": arguments_schema(tool)})
+    calls = [escape(head(t.name)) + json_regex(arguments_schema(t)) for t in allowed]
+    return Constraint(opener, {"regex": alternation(calls) + escape(tail)})

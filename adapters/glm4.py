@@ -54,10 +54,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from adapters.base import Constraint, Parser, ToolChoice, ToolSpec
-from adapters.family import TemplateAdapter, forced_tools
+from adapters.family import TemplateAdapter, forced_tools, named_call_constraint
 from adapters.parsing import Decoded, StreamParser
 from adapters.scan import Balanced, MarkerSet, UntilMarker
-from adapters.schema_regex import INTEGER, NUMBER, alternation, escape, json_regex
+from adapters.schema_regex import INTEGER, NUMBER, alternation, escape
 
 SEGMENT = "<|assistant|>"
 FENCE = "```"
@@ -207,16 +207,13 @@ class Glm4Parser(StreamParser):
         self._call(Decoded(name, text), name + "\n" + text)
 
     def _in_text(self, buf: str) -> str:
-        hit = self._segments.search(buf)
-        if hit is None:
-            keep = self._segments.held(buf)
-            self._text(buf[: len(buf) - keep])
-            self._buf = buf[len(buf) - keep :]
+        before, marker, after = self._segments.cut(buf)
+        self._text(before)
+        if marker is None:
+            self._buf = after
             return ""
-        i, marker = hit
-        self._text(buf[:i])
         self._state = "line"
-        return buf[i + len(marker) :]
+        return after
 
     def _end(self) -> None:
         buf, self._buf = self._buf, ""
@@ -286,12 +283,7 @@ def glm4_constraint(tools: Sequence[ToolSpec], tool_choice: ToolChoice, dialect:
     if dialect == "chatglm3":
         calls = [escape(t.name + "\n```python\n") + _python_call_regex(t) for t in allowed]
         return Constraint("", {"regex": alternation(calls)})
-    if len(allowed) == 1:
-        tool = allowed[0]
-        params = dict(tool.parameters) if tool.parameters else {"type": "object"}
-        return Constraint(tool.name + "\n", {"json": params})
-    calls = [escape(t.name + "\n") + json_regex(t.parameters or {"type": "object"}) for t in allowed]
-    return Constraint("", {"regex": alternation(calls)})
+    return named_call_constraint(allowed, "", lambda name: name + "\n")
 
 
 class Glm4Adapter(TemplateAdapter):

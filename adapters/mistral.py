@@ -44,26 +44,22 @@ from __future__ import annotations
 
 import json
 import re
-import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import json_repair
 
-from adapters.base import Constraint, Message, Parser, ToolChoice, ToolSpec
+from adapters.base import Constraint, Parser, ToolChoice, ToolSpec
 from adapters.calls import loads_strict, new_call_id, stable_id
-from adapters.family import TemplateAdapter, call_schema, choice_instruction, forced_tools
+from adapters.family import TemplateAdapter, call_schema, forced_tools, named_call_constraint
 from adapters.parsing import Decoded, StreamParser
-from adapters.render import bundled_template, offered_tools, render_with_template
 from adapters.scan import Balanced, MarkerSet
-from adapters.schema_regex import alternation, escape, json_regex
 
 TOOL_CALLS = "[TOOL_CALLS]"
 ARGS = "[ARGS]"
 CALL_ID = "[CALL_ID]"
 _ID = re.compile(r"[A-Za-z0-9]{9}")
-_ALNUM = string.ascii_letters + string.digits
 _MAX_HEAD = 256  # a function name (plus call id) longer than this is not a call
 
 
@@ -212,16 +208,13 @@ class MistralParser(StreamParser):
     # that needs more text before it can decide keeps it in ``self._buf``.
 
     def _in_text(self, buf: str) -> str:
-        hit = self._starts.search(buf)
-        if hit is None:
-            keep = self._starts.held(buf)
-            self._text(buf[: len(buf) - keep])
-            self._buf = buf[len(buf) - keep :]
+        before, marker, after = self._starts.cut(buf)
+        self._text(before)
+        if marker is None:
+            self._buf = after
             return ""
-        i, marker = hit
-        self._text(buf[:i])
         self._state, self._raw, self._name = "head", "", ""
-        return buf[i + len(marker) :]
+        return after
 
     def _in_head(self, buf: str) -> str:
         stripped = buf.lstrip()
@@ -356,12 +349,7 @@ def mistral_constraint(
             "maxItems": 1,
         }
         return Constraint(TOOL_CALLS + (" " if dialect.spaced else ""), {"json": schema})
-    if len(allowed) == 1:
-        tool = allowed[0]
-        params = dict(tool.parameters) if tool.parameters else {"type": "object"}
-        return Constraint(TOOL_CALLS + tool.name + ARGS, {"json": params})
-    calls = [escape(t.name + ARGS) + json_regex(t.parameters or {"type": "object"}) for t in allowed]
-    return Constraint(TOOL_CALLS, {"regex": alternation(calls)})
+    return named_call_constraint(allowed, TOOL_CALLS, lambda name: name + ARGS)
 
 
 class MistralAdapter(TemplateAdapter):
@@ -389,34 +377,8 @@ class MistralAdapter(TemplateAdapter):
             call_id=mistral_call_id,
         )
 
-    def render(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec],
-        tool_choice: ToolChoice,
-        *,
-        parallel_tool_calls: bool = True,
-        add_generation_prompt: bool = True,
-    ) -> str:
-        if self.chat_template is not None:
-            return super().render(
-                messages,
-                tools,
-                tool_choice,
-                parallel_tool_calls=parallel_tool_calls,
-                add_generation_prompt=add_generation_prompt,
-            )
-        declared = offered_tools(tools, tool_choice)
-        instruction = choice_instruction(declared, tool_choice, parallel_tool_calls) if declared else None
-        return render_with_template(
-            bundled_template(self.template),
-            messages,
-            declared,
-            add_generation_prompt=add_generation_prompt,
-            tool_instruction=instruction,
-            tools_json=_tools_json(declared),
-            **self.template_vars,
-        )
+    def bundled_vars(self, declared: Sequence[ToolSpec]) -> Mapping[str, Any]:
+        return {"tools_json": _tools_json(declared)}
 
     def constraint(
         self, tools: Sequence[ToolSpec], tool_choice: ToolChoice, *, parallel_tool_calls: bool = True

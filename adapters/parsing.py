@@ -223,17 +223,14 @@ class StreamParser(abc.ABC):
             else:
                 self._rstate = "done"
                 return buf
-        hit = self._rclose.search(buf)
-        if hit is None:
-            keep = self._rclose.held(buf)
-            self._reasoning(buf[: len(buf) - keep])
-            self._rbuf = buf[len(buf) - keep :]
+        before, marker, after = self._rclose.cut(buf)
+        self._reasoning(before)
+        if marker is None:
+            self._rbuf = after
             return ""
-        i, marker = hit
-        self._reasoning(buf[:i])
         self._rstate = "done"
         self._content.boundary()
-        return buf[i + len(marker) :]
+        return after
 
 
 class BlockParser(StreamParser):
@@ -241,7 +238,9 @@ class BlockParser(StreamParser):
 
     Subclasses set ``start`` and ``ends`` and implement ``decode(body, complete)``. ``ends`` may
     include ``start``: a block left unclosed is then ended by the next block's start marker (the
-    model forgot ``</tool_call>`` between two calls). ``complete`` is
+    model forgot ``</tool_call>`` between two calls). ``drop`` lists layout markers (deepseek's
+    section begin/end) removed wherever they stand in content; one that is also in ``ends`` closes
+    an unclosed block without becoming part of its raw text. ``complete`` is
     False when the message ended inside the block (cut off by ``max_tokens``); return None when the
     body is not a call at all (its raw text then stays content with outcome ``invalid``).
     Text outside blocks streams as it arrives, holding back only a suffix that may begin ``start``.
@@ -254,11 +253,12 @@ class BlockParser(StreamParser):
 
     start: str = ""
     ends: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
     json_strings: bool = False
 
     def __init__(self, tools: Sequence[ToolSpec], **kwargs: Any) -> None:
         super().__init__(tools, **kwargs)
-        self._starts = MarkerSet([self.start], self.meter)
+        self._starts = MarkerSet([self.start, *self.drop], self.meter)
         self._buf = ""
         self._block: UntilMarker | None = None
         if self.json_strings and any('"' in e or "\\" in e for e in self.ends):
@@ -276,25 +276,20 @@ class BlockParser(StreamParser):
                     return
                 body, end, delta = found
                 self._block = None
+                # an end that is the next start or a layout marker is not part of this call's text
+                closing = "" if end == self.start or end in self.drop else end
+                self._call(self.decode(body, True), self.start + body + closing)
                 if end == self.start:  # the next block opened before this one was closed
-                    self._call(self.decode(body, True), self.start + body)
                     self._open_block()
-                else:
-                    self._call(self.decode(body, True), self.start + body + end)
                 continue
-            buf = self._buf + delta
-            delta = ""
-            hit = self._starts.search(buf)
-            if hit is None:
-                keep = self._starts.held(buf)
-                self._text(buf[: len(buf) - keep])
-                self._buf = buf[len(buf) - keep :]
+            before, marker, delta = self._starts.cut(self._buf + delta)
+            self._text(before)
+            if marker is None:
+                self._buf = delta
                 return
-            i, marker = hit
-            self._text(buf[:i])
             self._buf = ""
-            self._open_block()
-            delta = buf[i + len(marker) :]
+            if marker == self.start:
+                self._open_block()
 
     def _open_block(self) -> None:
         gate = QuoteTracker(self.meter) if self.json_strings else None

@@ -6,7 +6,7 @@ amortised: nothing here rescans text it has already looked at, apart from a boun
 ``Meter``; tests use that counter (not wall time) to prove streamed parsing is linear.
 
 - ``MarkerSet``: find the earliest of several markers in a small text buffer, and how long a
-  suffix must be held back because it could be the start of a marker.
+  suffix must be held back because it could be the start of a marker (``cut`` does both).
 - ``UntilMarker``: collect a (possibly huge) body across feeds until an end marker appears.
 - ``Balanced``: collect one bracketed value (JSON object/array, Python call list) across feeds and
   report where its outermost bracket closes; brackets inside string literals are ignored.
@@ -55,6 +55,21 @@ class MarkerSet:
         m = self._pattern.search(buf, start)
         self._meter.chars += (len(buf) if m is None else m.end()) - start
         return None if m is None else (m.start(), m.group())
+
+    def cut(self, buf: str) -> tuple[str, str | None, str]:
+        """Split ``buf`` at its earliest marker: ``(text before, marker, text after)``.
+
+        Without a marker, ``(safe, None, held)``: ``safe`` cannot be part of any marker and may go
+        out now; ``held`` is the suffix that may still begin one and must wait for the next delta.
+        Every parser that streams text up to a marker goes through here, so the hold-back rule
+        lives in one place.
+        """
+        hit = self.search(buf)
+        if hit is None:
+            keep = self.held(buf)
+            return buf[: len(buf) - keep], None, buf[len(buf) - keep :]
+        i, marker = hit
+        return buf[:i], marker, buf[i + len(marker) :]
 
     def held(self, buf: str) -> int:
         """Length of the longest suffix of ``buf`` that is a proper prefix of some marker."""

@@ -25,6 +25,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from adapters.calls import schema_types
+
 _SPECIAL = set("\\.^$*+?()[]{}|/-")
 
 STRING = r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
@@ -74,17 +76,6 @@ def _literal(value: Any) -> str:
     return escape(json.dumps(value, ensure_ascii=False))
 
 
-def _types(schema: Mapping[str, Any]) -> list[str]:
-    t = schema.get("type")
-    if isinstance(t, str):
-        return [t]
-    if isinstance(t, list):
-        return [x for x in t if isinstance(x, str)]
-    if isinstance(schema.get("properties"), Mapping):
-        return ["object"]
-    return []
-
-
 def json_regex(schema: Mapping[str, Any] | None, depth: int = 3) -> str:
     """A regex for JSON text valid against ``schema`` (see the module docstring for the subset)."""
     if not isinstance(schema, Mapping):
@@ -94,7 +85,7 @@ def json_regex(schema: Mapping[str, Any] | None, depth: int = 3) -> str:
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
         return alternation([_literal(v) for v in enum])
-    types = _types(schema)
+    types = schema_types(schema)
     if not types:
         return any_json()
     return alternation([_typed(t, schema, depth) for t in types])

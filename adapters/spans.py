@@ -74,20 +74,16 @@ class SpanParser(StreamParser):
             if not delta:
                 return ""
             self._after_call = False
-        buf = self._buf + delta
+        before, marker, after = self._markers.cut(self._buf + delta)
         self._buf = ""
-        hit = self._markers.search(buf)
-        if hit is None:
-            keep = self._markers.held(buf)
-            self._text(buf[: len(buf) - keep])
-            self._buf = buf[len(buf) - keep :]
+        self._text(before)
+        if marker is None:
+            self._buf = after
             return ""
-        i, marker = hit
-        self._text(buf[:i])
         if marker not in self.openers:
-            return buf[i + len(marker) :]  # a dropped marker: continue after it
+            return after  # a dropped marker: continue after it
         self._candidate = ""
-        return buf[i:]
+        return marker + after
 
     def _feed_candidate(self, delta: str) -> str:
         assert self._candidate is not None

@@ -18,6 +18,22 @@ def test_marker_set_earliest_and_longest() -> None:
     assert markers.held("text") == 0
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab<>/ x", max_size=30))
+def test_marker_set_cut_splits_at_the_earliest_marker_or_holds_a_prefix(text: str) -> None:
+    markers = MarkerSet(["<a>", "</a>", "x"])
+    before, marker, after = markers.cut(text)
+    hits = [(i, m) for m in markers.markers if (i := text.find(m)) >= 0]
+    if hits:
+        i, m = min(hits, key=lambda h: (h[0], -len(h[1])))
+        assert (before, marker, after) == (text[:i], m, text[i + len(m) :])
+    else:
+        assert marker is None and before + after == text
+        # what is held is the longest suffix that may still grow into a marker, and nothing more
+        assert all(not any(mk.startswith(text[k:]) for mk in markers.markers) for k in range(len(before)))
+        assert not after or any(mk.startswith(after) and mk != after for mk in markers.markers)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.text(alphabet="ab<>/_ x", max_size=60),
