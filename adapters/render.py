@@ -61,6 +61,14 @@ def _compiled(source: str) -> jinja2.Template:
     return _environment().from_string(source)
 
 
+def check_template(source: str) -> None:
+    """Compile a chat template now (at start-up), so a syntax error never waits for a request."""
+    try:
+        _compiled(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"not a valid Jinja template (line {exc.lineno}): {exc.message}") from exc
+
+
 @functools.cache
 def bundled_template(name: str) -> str:
     """The text of ``adapters/templates/<name>.jinja``."""
