@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck run vllm-env prometheus bench-parsers bench-perf clean
+.PHONY: install test test-fast lint typecheck run vllm-env prometheus checkov bench-parsers bench-perf clean
 
 $(STAMP): pyproject.toml tests/oracles/requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,8 +31,12 @@ vllm-env:
 prometheus:
 	bash scripts/install_prometheus.sh >/dev/null
 
+# checkov (scans deploy/k8s) in its own venv, cached in ~/.cache/toolrelay: it pins many packages.
+checkov:
+	bash scripts/checkov_env.sh >/dev/null
+
 # Every test: unit, conformance, oracles, real uvicorn + openai SDK, real vLLM, real Prometheus.
-test: install lint typecheck vllm-env prometheus
+test: install lint typecheck vllm-env prometheus checkov
 	TOOLRELAY_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q
 
 # The quick loop while developing: everything that needs no vLLM or Prometheus.
