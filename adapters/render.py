@@ -38,8 +38,15 @@ def _raise(message: str) -> None:
     raise TemplateError(message)
 
 
-def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, sort_keys: bool = False) -> str:
-    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, sort_keys=sort_keys)
+def _tojson(
+    value: Any,
+    indent: int | None = None,
+    ensure_ascii: bool = False,
+    sort_keys: bool = False,
+    separators: tuple[str, str] | None = None,
+) -> str:
+    # transformers' signature: vendor templates pass separators=(',', ':') for compact JSON (Kimi)
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, sort_keys=sort_keys, separators=separators)
 
 
 def _strftime_now(fmt: str) -> str:
@@ -48,7 +55,10 @@ def _strftime_now(fmt: str) -> str:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    # loopcontrols as in transformers: vendor templates use {% break %} (Kimi K2-Thinking)
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, extensions=["jinja2.ext.loopcontrols"]
+    )
     env.filters["tojson"] = _tojson
     env.filters["pyrepr"] = repr  # Python literal of a JSON value (pythonic call arguments)
     env.globals["raise_exception"] = _raise
