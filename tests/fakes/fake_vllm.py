@@ -5,7 +5,9 @@ by token, as vLLM does with ``skip_special_tokens: false``; also ``/health``, ``
 It covers the families the CPU test model (SmolLM2) cannot produce. The model name a request sends
 picks the output: ``RECORDED[model]``, else ``default``, else a 404. Like vLLM it cuts the output
 at the first stop string (not included; finish_reason ``stop``) or after ``max_tokens`` tokens
-(``length``), and ends with a usage chunk when ``stream_options.include_usage`` is set. Test
+(``length``), and ends with a usage chunk when ``stream_options.include_usage`` is set. A model in
+``AFTER_RESULTS`` answers with that text instead once the prompt's last user turn carries hermes
+tool results (``<tool_response>``), so agents can finish a tool round trip. Test
 controls: ``requests`` (every body received), ``fail_status`` (answer every completion with that
 HTTP error), ``delay`` (seconds between tokens), ``healthy`` (what ``/health`` says).
 """
@@ -47,6 +49,21 @@ RECORDED: dict[str, str] = {
         "<arg_key>days</arg_key>\n<arg_value>2</arg_value>\n</tool_call><|observation|>"
     ),
     "text": "Hello! It is sunny in Paris today.<|im_end|>",
+}
+
+# Parallel hermes calls, as Qwen2.5 writes them: 1, 2 and 3 calls of one tool in one answer
+# (the client-compatibility suite, tests/clients), and the answer once the results are back.
+WEATHER_CITIES = ("Paris", "Tokyo", "London")
+
+
+def _weather_calls(n: int) -> str:
+    call = '<tool_call>\n{{"name": "get_weather", "arguments": {{"location": "{}"}}}}\n</tool_call>'
+    return "\n".join(call.format(city) for city in WEATHER_CITIES[:n]) + "<|im_end|>"
+
+
+RECORDED.update({f"hermes_weather_{n}": _weather_calls(n) for n in (1, 2, 3)})
+AFTER_RESULTS: dict[str, str] = {
+    f"hermes_weather_{n}": "Sunny in every city you asked about.<|im_end|>" for n in (1, 2, 3)
 }
 
 # Special markers stay whole (one token each, as in the real vocabularies); words keep their space.
@@ -99,6 +116,8 @@ class FakeVllm:
             )
         name = str(body.get("model"))
         raw = RECORDED.get(name, self.default)
+        if name in AFTER_RESULTS and _answers_results(str(body.get("prompt", ""))):
+            raw = AFTER_RESULTS[name]
         if raw is None:
             return JSONResponse(
                 {"error": {"message": f"The model `{name}` does not exist.", "type": "NotFoundError", "code": 404}},
@@ -138,6 +157,12 @@ class FakeVllm:
             yield b"data: [DONE]\n\n"
         finally:
             self.running -= 1
+
+
+def _answers_results(prompt: str) -> bool:
+    """Whether the prompt's last user turn is hermes tool results (the model's turn follows)."""
+    _, sep, last_user = prompt.rpartition("<|im_start|>user")
+    return bool(sep) and "<tool_response>" in last_user
 
 
 def _after_prefill(prompt: str, raw: str) -> str:
