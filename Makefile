@@ -6,16 +6,25 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test test-fast lint typecheck run vllm-env prometheus checkov bench-parsers bench-perf clean
 
-$(STAMP): pyproject.toml tests/oracles/requirements.txt
+$(STAMP): pyproject.toml tests/oracles/requirements.txt tests/clients/requirements-nodeps.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	# bfcl-eval (test oracle only) without its dependencies: they pull a CUDA torch and every vendor SDK.
 	$(BIN)/pip install -q -r tests/oracles/requirements.txt
 	$(BIN)/pip install -q --no-deps bfcl-eval==2026.3.23
+	# LlamaIndex's OpenAI classes (tests/clients) pin openai<3; openai-agents needs openai>=3.
+	$(BIN)/pip install -q --no-deps -r tests/clients/requirements-nodeps.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# openai-node for the client-compatibility suite (tests/clients), exactly as its package-lock pins it.
+NODE_CLIENTS := tests/clients/node
+NODE_STAMP := $(NODE_CLIENTS)/node_modules/.installed
+$(NODE_STAMP): $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 lint: install
 	$(BIN)/ruff check server adapters tests bench scripts examples
