@@ -101,6 +101,12 @@ def test_case_random_splits(family: str, case: Case, data: st.DataObject) -> Non
 def test_ids_are_fresh(family: str, case: Case) -> None:
     first = one_shot(family, case.text).tool_calls
     second = one_shot(family, case.text).tool_calls
+    if getattr(cases_module(family), "STABLE_IDS", False):
+        # the format carries its own call ids (kimi_k2's functions.NAME:IDX): the same text gives
+        # the same ids, still unique within the message
+        assert [c.id for c in first] == [c.id for c in second]
+        assert len({c.id for c in first}) == len(first)
+        return
     ids = [c.id for c in first + second]
     assert len(set(ids)) == len(ids)
 
