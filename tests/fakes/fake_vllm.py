@@ -48,6 +48,19 @@ RECORDED: dict[str, str] = {
         "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n"
         "<arg_key>days</arg_key>\n<arg_value>2</arg_value>\n</tool_call><|observation|>"
     ),
+    # K2-Thinking: a think block, text, then the call under the id the model counts itself
+    "kimi_k2": (
+        "<think>The user wants the weather in Paris for two days.</think>I will check."
+        "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>"
+        '{"city": "Paris", "days": 2}<|tool_call_end|><|tool_calls_section_end|><|im_end|>'
+    ),
+    # DeepSeek V3.2 chat mode, laid out as its encoding writes calls (values typed by string="…")
+    "deepseek_v32": (
+        "\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"get_weather\">\n"
+        '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'
+        '<｜DSML｜parameter name="days" string="false">2</｜DSML｜parameter>\n'
+        "</｜DSML｜invoke>\n</｜DSML｜function_calls><｜end▁of▁sentence｜>"
+    ),
     "text": "Hello! It is sunny in Paris today.<|im_end|>",
 }
 

@@ -20,7 +20,7 @@ from tests.fakes.fake_vllm import RECORDED, FakeVllm
 from tests.servers import serve_app
 from tests.vllm.conftest import relay_settings
 
-FAMILIES = ["hermes", "qwen3", "llama3_json", "pythonic", "mistral", "deepseek_v3", "glm45"]
+FAMILIES = ["hermes", "qwen3", "llama3_json", "pythonic", "mistral", "deepseek_v3", "glm45", "kimi_k2", "deepseek_v32"]
 WEATHER = {
     "type": "function",
     "function": {
@@ -80,6 +80,8 @@ def test_family_calls_streamed_and_not(family: str, fake: tuple[FakeVllm, str]) 
         assert finish == "tool_calls"
         if family == "qwen3":
             assert "get_weather" in (getattr(reply.choices[0].message, "reasoning_content", None) or "")
+        if family == "kimi_k2":  # the id the model wrote, as Kimi's template expects it back
+            assert [c.id for c in reply.choices[0].message.tool_calls or ()] == ["functions.get_weather:0"]
 
 
 def test_request_vllm_receives(fake: tuple[FakeVllm, str]) -> None:
