@@ -15,6 +15,7 @@ from pathlib import Path
 
 from scripts import procs
 from scripts.vllm_server import ROOT, VllmServer, cache_dir
+from server.shutdown import DEFAULT_GRACE
 
 USAGE = """
 toolrelay is ready: model "smollm2" (SmolLM2-135M-Instruct on CPU vLLM) at {base}
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vllm-port", type=int, default=8001)
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "local.yaml")
     ap.add_argument("--vllm-url", help="use this running vLLM (/v1 base, e.g. a GPU one) instead of starting one")
+    # On stop toolrelay drains: in-flight requests finish (within the grace) before vLLM goes down.
+    # No delay by default: locally no load balancer needs time to stop sending requests here.
+    ap.add_argument("--shutdown-delay", type=float, default=0.0)
+    ap.add_argument("--shutdown-grace", type=int, default=DEFAULT_GRACE)
     args = ap.parse_args(argv)
 
     logs = cache_dir() / "logs"
@@ -71,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 "127.0.0.1",
                 "--port",
                 str(args.port),
+                "--shutdown-delay",
+                str(args.shutdown_delay),
+                "--shutdown-grace",
+                str(args.shutdown_grace),
             ],
             env={"VLLM_URL": vllm_url},
             cwd=ROOT,
@@ -92,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         # Ignore a second Ctrl-C while the groups shut down, so nothing is left behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if relay is not None:
-            procs.stop(relay)
+            # SIGTERM, then SIGKILL only once toolrelay's own drain (delay + grace) had its time.
+            procs.stop(relay, grace=args.shutdown_delay + args.shutdown_grace + 5)
         vllm.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

@@ -1,4 +1,8 @@
-"""``python -m server --config PATH [--host H] [--port P] [--workers N]`` (also ``toolrelay``)."""
+"""``python -m server --config PATH [--host H] [--port P] [--workers N]`` (also ``toolrelay``).
+
+SIGTERM drains gracefully (``server.shutdown``): ``--shutdown-delay`` seconds of serving on with
+``/ready`` at 503, then up to ``--shutdown-grace`` seconds for in-flight requests; exit status 0.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import uvicorn
 
 from server.config import ConfigError, load_settings
 from server.logs import uvicorn_log_config
+from server.shutdown import DEFAULT_DELAY, DEFAULT_GRACE, DELAY_ENV, GRACE_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("TOOLRELAY_PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("TOOLRELAY_WORKERS", "1")))
     parser.add_argument("--log-level", default=os.environ.get("TOOLRELAY_LOG_LEVEL", "info"))
+    # SIGTERM: /ready 503 at once, serve on for the delay, then up to the grace for in-flight work.
+    parser.add_argument("--shutdown-delay", type=float, default=float(os.environ.get(DELAY_ENV, DEFAULT_DELAY)))
+    parser.add_argument("--shutdown-grace", type=int, default=int(os.environ.get(GRACE_ENV, DEFAULT_GRACE)))
     args = parser.parse_args(argv)
     try:
         load_settings(args.config)  # fail here, with the key named, before any worker starts
@@ -30,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"toolrelay: config error: {err}\n")
         return 2
     os.environ["TOOLRELAY_CONFIG"] = os.path.abspath(args.config)
+    os.environ[DELAY_ENV] = str(args.shutdown_delay)  # read by every worker's app factory
     uvicorn.run(
-        "server.app:create_app_from_env",
+        "server.shutdown:create_app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
@@ -41,6 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         log_config=uvicorn_log_config(args.log_level),
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=args.shutdown_grace,
     )
     return 0
