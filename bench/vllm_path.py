@@ -44,10 +44,9 @@ from adapters.hermes import QWEN25_DEFAULT_SYSTEM
 from bench import bfcl_support as bfcl
 from scripts import procs
 from scripts.vllm_server import ROOT, SERVED_NAME, VllmServer
-from server.api.chat import validate
 from server.backends.vllm import VllmBackend
 from server.config import VllmBackendConfig, parse_settings
-from server.prepare import prepare
+from server.dialects.chat.decode import decode
 from server.routing import Router
 
 HERMES_TEMPLATE = ROOT / "adapters" / "templates" / "hermes.jinja"
@@ -158,8 +157,8 @@ def raw_call(http: httpx.Client, vllm_url: str, body: dict[str, Any]) -> Result:
 
 def relay_body_for_vllm(backend: VllmBackend, router: Router, body: dict[str, Any]) -> dict[str, Any]:
     """Exactly what toolrelay sends to vLLM for this chat request."""
-    job = prepare(validate(body), body, parse_settings(relay_config("http://x/v1")).limits)
-    vllm_body, _ = backend.build_body(job, router.route(body["model"])[0])
+    job = decode(body, parse_settings(relay_config("http://x/v1")).limits)
+    vllm_body, _ = backend.completion_body(job, router.route(body["model"])[0])
     return vllm_body
 
 

@@ -9,23 +9,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server import wire
-from server.api import chat, meta
+from server.api import doors, meta
 from server.auth import AuthMiddleware, KeyRing
 from server.backends.base import Backend
 from server.backends.registry import BACKEND_KINDS
 from server.config import Settings, load_settings
+from server.dialects.base import Dialect
+from server.dialects.chat import wire
+from server.dialects.checks import param_of
 from server.dispatch import Dispatcher
 from server.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ProxyError
 from server.logs import RequestContext, config_secrets, protect
 from server.metrics import Metrics
+from server.pipeline import error_response
 from server.routing import Router
 from server.state import AppState
 from server.transport import PooledTransport
@@ -33,10 +35,20 @@ from server.transport import PooledTransport
 log = logging.getLogger("toolrelay")
 
 
-def error_response(err: ProxyError) -> Response:
-    return Response(
-        orjson.dumps(err.body()), status_code=err.status, media_type="application/json", headers=err.headers
-    )
+# Errors that happen before a route runs (unknown path, bad method) answer in the shape of the
+# door the path belongs to; the chat door's shape is OpenAI's, the default.
+DOORS: dict[str, Dialect] = {"/v1/chat/completions": doors.CHAT}
+ENDPOINTS = (
+    "POST /v1/chat/completions",
+    "GET /v1/models",
+    "GET /health",
+    "GET /ready",
+    "GET /metrics",
+)
+
+
+def door_for(path: str) -> Dialect:
+    return next((d for prefix, d in DOORS.items() if path.startswith(prefix)), doors.CHAT)
 
 
 def _shared_client() -> httpx.AsyncClient:
@@ -52,6 +64,10 @@ def _shared_client() -> httpx.AsyncClient:
 
 
 def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
+    router = Router(settings)  # builds every model's adapter now: a bad template stops start-up
+    keyring = KeyRing.from_config(settings.auth, os.environ)
+    started_at = time.time()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = _shared_client()
@@ -59,14 +75,17 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
             name: BACKEND_KINDS[cfg.kind](name, cfg, client) for name, cfg in settings.backends.items()
         }
         metrics = Metrics.from_settings(settings, registry)
-        app.state.toolrelay = AppState(
+        app.state.toolrelay = state = AppState(
             settings=settings,
-            router=Router(settings),
+            router=router,
             metrics=metrics,
             client=client,
             backends=backends,
             dispatcher=Dispatcher(backends, metrics, settings.backends, settings.limits.max_in_flight),
+            started_at=started_at,
         )
+        if keyring is not None:
+            state.check_access = keyring.check_model
         try:
             yield
         finally:
@@ -76,15 +95,12 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
             metrics.close()
 
     app = FastAPI(title="toolrelay", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.started_at = time.time()
-    app.include_router(chat.router)
+    app.include_router(doors.router)
     app.include_router(meta.router)
     _install_error_handlers(app)
     _install_schema(app)
-    keyring = KeyRing.from_config(settings.auth, os.environ)
     if keyring is not None:
         app.add_middleware(AuthMiddleware, keyring=keyring)
-        app.state.check_access = keyring.check_model
     protect(config_secrets(settings), include_contents=settings.debug_log_contents)
     # Outermost (added last): auth rejections get a request id and an access line too.
     app.add_middleware(RequestContext)
@@ -93,30 +109,35 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProxyError)
-    async def _proxy_error(_: Request, exc: ProxyError) -> Response:
-        return error_response(exc)
+    async def _proxy_error(request: Request, exc: ProxyError) -> Response:
+        return error_response(door_for(request.url.path), exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        param = ".".join(str(p) for p in first["loc"][1:]) or None
-        return error_response(InvalidRequest(str(first["msg"]), param=param))
+        param = param_of(first["loc"][1:], exc.body) or None
+        return error_response(door_for(request.url.path), InvalidRequest(str(first["msg"]), param=param))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
         if exc.status_code == 404:
-            return error_response(NotFound("Unknown path: see /v1/chat/completions and /v1/models"))
-        if exc.status_code == 405:
-            return error_response(MethodNotAllowed("method not allowed on this path"))
-        err = ProxyError(str(exc.detail))
-        err.status = exc.status_code
-        err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return error_response(err)
+            err: ProxyError = NotFound(
+                f"Unknown path {request.method} {path}: toolrelay serves {', '.join(ENDPOINTS)}", param="path"
+            )
+        elif exc.status_code == 405:
+            err = MethodNotAllowed(f"method {request.method} is not allowed on {path}")
+        else:
+            err = ProxyError(str(exc.detail))
+            err.status = exc.status_code
+            err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return error_response(door_for(path), err)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)
-        return error_response(InternalError("internal error in toolrelay; the request was not completed"))
+        err = InternalError("internal error in toolrelay; the request was not completed")
+        return error_response(door_for(request.url.path), err)
 
 
 def _install_schema(app: FastAPI) -> None:

@@ -1,10 +1,12 @@
-"""Run a chat job on its targets: the model first, then its fallbacks, in order, with retries.
+"""Run a job on its targets: the model first, then its fallbacks, in order, with retries.
 
-Per target: skip it while its backend's circuit is open or its in-flight limit is reached;
-otherwise call it, and on a retryable failure (429, 5xx, cannot connect, no first byte) retry the
-same backend with backoff and jitter, honouring ``Retry-After``, until the backend's
-``retry.attempts`` are spent; then move on to the next target. A target is abandoned only while
-nothing has reached the client: for streams, until the backend produced its first item.
+This is the only place that retries. Per target: skip it while its circuit (per backend and
+upstream model) is open or its backend's in-flight limit is reached; otherwise call it, and on a
+retryable failure (429, 5xx, cannot connect, no first byte) retry with backoff and jitter,
+honouring ``Retry-After``, until the backend's ``retry.attempts`` are spent (a vLLM backend
+picks another replica for the retry when the failed one is marked down); then move on to the
+next target. A target is abandoned only while nothing has reached the client: for streams,
+until the backend produced its first item.
 
 The last error is raised when every target failed; once the proxy retried or fell back, it
 carries ``x-should-retry: false`` so that SDKs do not multiply the attempts again.
@@ -16,7 +18,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from server.backends.base import Backend, Completion, StreamItem
 from server.config import BackendConfig, RetryPolicy
@@ -28,8 +30,8 @@ from server.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
+from server.job import Job
 from server.metrics import Metrics
-from server.prepare import ChatJob
 from server.resilience import Circuit, Gate, Lease, retry_delay
 from server.routing import Target
 
@@ -40,27 +42,6 @@ def retryable(err: ProxyError) -> bool:
     if isinstance(err, BadGateway | GatewayTimeout | ServiceUnavailable | RateLimited):
         return True
     return isinstance(err, UpstreamError) and (err.status == 429 or err.status >= 500)
-
-
-class HeldStream(AsyncGenerator[StreamItem, None]):
-    """A backend stream that gives its in-flight slot back when it is closed, even if it was
-    never iterated (the client left before the response started)."""
-
-    def __init__(self, items: AsyncGenerator[StreamItem, None], lease: Lease) -> None:
-        self._items = items
-        self._lease = lease
-
-    async def asend(self, value: None) -> StreamItem:
-        return await self._items.asend(value)
-
-    async def athrow(self, typ: Any, val: Any = None, tb: Any = None) -> StreamItem:
-        return await self._items.athrow(typ, val, tb)
-
-    async def aclose(self) -> None:
-        try:
-            await self._items.aclose()
-        finally:
-            self._lease.release()
 
 
 class _Tried:
@@ -88,10 +69,7 @@ class Dispatcher:
         self._metrics = metrics
         configs = configs or {}
         self._policies = {name: (configs[name].retry if name in configs else RetryPolicy()) for name in backends}
-        self.circuits = {
-            name: Circuit(failures=p.circuit_failures, cooldown=p.circuit_cooldown)
-            for name, p in self._policies.items()
-        }
+        self.circuits: dict[tuple[str, str], Circuit] = {}
         self.gates = {name: Gate(configs[name].max_in_flight if name in configs else None) for name in backends}
         self.gate = Gate(max_in_flight)
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -105,7 +83,15 @@ class Dispatcher:
             )
         return Lease(self.gate)
 
-    async def complete(self, job: ChatJob, targets: tuple[Target, ...]) -> tuple[Completion, Target]:
+    def circuit(self, target: Target) -> Circuit:
+        key = (target.backend, target.upstream_model)
+        found = self.circuits.get(key)
+        if found is None:
+            policy = self._policies[target.backend]
+            found = self.circuits[key] = Circuit(failures=policy.circuit_failures, cooldown=policy.circuit_cooldown)
+        return found
+
+    async def complete(self, job: Job, targets: tuple[Target, ...]) -> tuple[Completion, Target]:
         async def call(backend: Backend, target: Target, lease: Lease) -> Completion:
             try:
                 return await backend.complete(job, target)
@@ -114,30 +100,22 @@ class Dispatcher:
 
         return await self._run(job, targets, call)
 
-    async def stream(
-        self, job: ChatJob, targets: tuple[Target, ...]
-    ) -> tuple[StreamItem | None, AsyncGenerator[StreamItem, None], Target]:
-        """Open the stream on the first target that yields an item; return that item and the rest.
-        The returned generator holds the backend's in-flight slot until it is closed."""
+    async def stream(self, job: Job, targets: tuple[Target, ...]) -> tuple[AsyncGenerator[StreamItem, None], Target]:
+        """Open the stream on the first target that yields an item. The returned generator starts
+        with that item, and holds the backend's in-flight slot until it ends or is closed."""
 
-        async def call(
-            backend: Backend, target: Target, lease: Lease
-        ) -> tuple[StreamItem | None, AsyncGenerator[StreamItem, None]]:
-            items = HeldStream(backend.stream(job, target), lease)
+        async def call(backend: Backend, target: Target, lease: Lease) -> AsyncGenerator[StreamItem, None]:
+            items = _held(backend.stream(job, target), lease)
             try:
                 first = await anext(items)
             except StopAsyncIteration:
-                return None, items
-            except BaseException:
-                await items.aclose()
-                raise
-            return first, items
+                return _empty()
+            return _prepend(first, items)
 
-        (first, items), target = await self._run(job, targets, call)
-        return first, items, target
+        return await self._run(job, targets, call)
 
     async def _run(
-        self, job: ChatJob, targets: tuple[Target, ...], call: Callable[[Backend, Target, Lease], Awaitable[T]]
+        self, job: Job, targets: tuple[Target, ...], call: Callable[[Backend, Target, Lease], Awaitable[T]]
     ) -> tuple[T, Target]:
         tried = _Tried()
         for n, target in enumerate(targets):
@@ -145,11 +123,11 @@ class Dispatcher:
                 self._metrics.fallback(job.model)
                 tried.repeated = True
             name = target.backend
-            policy, circuit, gate = self._policies[name], self.circuits[name], self.gates[name]
+            policy, circuit, gate = self._policies[name], self.circuit(target), self.gates[name]
             for attempt in range(policy.attempts + 1):
                 if not circuit.allow():
                     tried.last = ServiceUnavailable(
-                        f"backend {name!r} is cooling down after repeated failures",
+                        f"model {target.upstream_model!r} on backend {name!r} is cooling down after repeated failures",
                         headers={"retry-after": str(max(1, math.ceil(circuit.retry_in())))},
                     )
                     break
@@ -186,3 +164,28 @@ class Dispatcher:
                 return result, target
         assert tried.last is not None
         raise tried.final(tried.last)
+
+
+async def _held(items: AsyncGenerator[StreamItem, None], lease: Lease) -> AsyncGenerator[StreamItem, None]:
+    """The backend's items; its in-flight slot is given back when they end or are closed. The
+    dispatcher takes the first item itself, so the generator has started and its ``finally`` runs."""
+    try:
+        async for item in items:
+            yield item
+    finally:
+        lease.release()
+        await items.aclose()
+
+
+async def _prepend(first: StreamItem, rest: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[StreamItem, None]:
+    try:
+        yield first
+        async for item in rest:
+            yield item
+    finally:
+        await rest.aclose()
+
+
+async def _empty() -> AsyncGenerator[StreamItem, None]:
+    return
+    yield  # an async generator with nothing in it

@@ -34,6 +34,8 @@ REQUEST_OUTCOMES: tuple[str, ...] = ("ok", "error", "cancelled")
 CALL_OUTCOMES: tuple[str, ...] = ("ok", "error")
 TOOL_OUTCOMES: tuple[str, ...] = ("parsed", "repaired", "invalid", "dropped")  # adapters.base.Outcome
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "tool_calls", "content_filter", "function_call")
+DIALECTS: tuple[str, ...] = ("chat", "responses", "anthropic")  # the doors (server/dialects)
+AUTO_DECISIONS: tuple[str, ...] = ("called", "answered", "failed")  # server.backends.vllm_gate.GATE_OUTCOMES
 
 # Whole requests and backend calls: a cached or rejected request takes milliseconds, a long
 # generation on a busy GPU minutes. Roughly doubling steps keep quantile error bounded everywhere.
@@ -92,8 +94,8 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "toolrelay_requests_total",
-            "Chat completion requests by model, backend and outcome",
-            ["model", "backend", "outcome"],
+            "Requests by model, backend, outcome and door (chat, responses, anthropic)",
+            ["model", "backend", "outcome", "dialect"],
             registry=r,
         )
         self.latency = Histogram(
@@ -136,6 +138,21 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        # tool_choice auto on a model with an auto gate (adapters/auto_gate.py): what it decided, and
+        # the time it added before generation (one one-token vLLM request)
+        self.auto_decisions = Counter(
+            "toolrelay_auto_decisions_total",
+            "tool_choice auto requests decided by the model's auto gate: called, answered, failed",
+            ["model", "decision"],
+            registry=r,
+        )
+        self.auto_decision_latency = Histogram(
+            "toolrelay_auto_decision_seconds",
+            "Time the auto gate's decision added before generation",
+            ["model"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
         self.retries = Counter("toolrelay_retries_total", "Backend calls retried, by backend", ["backend"], registry=r)
         self.errors = Counter(
             "toolrelay_upstream_errors_total", "Backend errors by backend and kind", ["backend", "kind"], registry=r
@@ -152,12 +169,12 @@ class Metrics:
         for model, backend in routes.items():
             m, b = self.model(model), self.backend(backend)
             for outcome in REQUEST_OUTCOMES:
-                self.requests.labels(m, b, outcome)
+                self.requests.labels(m, b, outcome, "chat")
             self.latency.labels(m, "ok")
             self.finish.labels(m, "tool_calls")
             self.finish.labels(m, "stop")
         # Requests for models nobody configured land here: one fixed series, present from the start.
-        self.requests.labels(UNKNOWN, UNKNOWN, "error")
+        self.requests.labels(UNKNOWN, UNKNOWN, "error", "chat")
         self.latency.labels(UNKNOWN, "error")
         for backend in self._backends:
             self.upstream_latency.labels(backend, "ok")
@@ -188,10 +205,11 @@ class Metrics:
 
     # ------------------------------------------------------------------ events
 
-    def request(self, model: str, backend: str, outcome: str, seconds: float) -> None:
+    def request(self, model: str, backend: str, outcome: str, seconds: float, dialect: str = "chat") -> None:
         m = self.model(model)
         o = outcome if outcome in REQUEST_OUTCOMES else "error"
-        self.requests.labels(m, self.backend(backend), o).inc()
+        d = dialect if dialect in DIALECTS else OTHER
+        self.requests.labels(m, self.backend(backend), o, d).inc()
         self.latency.labels(m, o).observe(seconds)
 
     def first_token(self, model: str, seconds: float) -> None:
@@ -213,6 +231,12 @@ class Metrics:
     def finish_reason(self, model: str, reason: str | None) -> None:
         r = reason if reason in FINISH_REASONS else OTHER
         self.finish.labels(self.model(model), r).inc()
+
+    def auto_decision(self, model: str, decision: str, seconds: float) -> None:
+        d = decision if decision in AUTO_DECISIONS else OTHER
+        m = self.model(model)
+        self.auto_decisions.labels(m, d).inc()
+        self.auto_decision_latency.labels(m).observe(seconds)
 
     def fallback(self, model: str) -> None:
         self.fallbacks.labels(self.model(model)).inc()

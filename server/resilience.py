@@ -20,15 +20,17 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from server.config import RetryPolicy
 from server.errors import GatewayTimeout
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
-# Defaults until the config grows its own keys for them (see docs/reliability.md).
+# The defaults of RetryPolicy.circuit_failures / circuit_cooldown, for a Circuit built alone.
 CIRCUIT_FAILURES = 5
 CIRCUIT_COOLDOWN = 10.0
 
@@ -80,7 +82,7 @@ def retry_delay(
 
 @dataclass(slots=True)
 class Circuit:
-    """Consecutive-failure breaker for one backend.
+    """Consecutive-failure breaker for one backend model (backend name and upstream model id).
 
     closed → (``failures`` in a row) → open for ``cooldown`` s → half-open: one probe at a time;
     the probe's success closes the circuit, its failure opens it for another cooldown."""
@@ -168,19 +170,39 @@ class Lease:
 # --------------------------------------------------------------------------- chunk timers
 
 
+class Timer:
+    """The clock the chunk timers read and the way they wait; tests pass a scripted one."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def within(self, seconds: float, step: Awaitable[T]) -> T:
+        """``step``'s result, or ``TimeoutError`` after ``seconds``."""
+        async with asyncio.timeout(seconds):
+            return await step
+
+
+REAL_TIMER = Timer()
+
+
 async def timed_chunks(
-    chunks: AsyncIterator[bytes], backend: str, *, first: float, idle: float, deadline: float
+    chunks: AsyncIterator[bytes],
+    backend: str,
+    *,
+    first: float,
+    idle: float,
+    deadline: float,
+    timer: Timer = REAL_TIMER,
 ) -> AsyncIterator[bytes]:
     """Pass chunks through, failing with ``GatewayTimeout`` when the first chunk takes longer than
     ``first`` seconds, a later one longer than ``idle``, or the body runs past ``deadline``
-    (a ``time.monotonic`` instant)."""
+    (an instant on ``timer``'s clock)."""
     wait, what = first, "sent no data within"
     it = aiter(chunks)
     while True:
-        left = deadline - time.monotonic()
+        left = deadline - timer.now()
         try:
-            async with asyncio.timeout(max(min(wait, left), 0.0)):
-                chunk = await anext(it)
+            chunk = await timer.within(max(min(wait, left), 0.0), anext(it))
         except StopAsyncIteration:
             return
         except TimeoutError:

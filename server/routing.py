@@ -1,10 +1,20 @@
-"""Model name → the targets that can answer it: the model itself, then its fallbacks in order."""
+"""Model name → the targets that can answer it: the model itself, then its fallbacks in order.
+
+Each target carries what serving it needs that the config decides once: the backend's name, the
+id at the backend, and for local families the adapter, built at start-up (a model's own chat
+template is read and compiled then, so a bad one stops start-up naming its key).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from server.config import ModelConfig, Settings
+from adapters import REGISTRY
+from adapters.base import Adapter
+from adapters.render import TemplateError, check_template
+from server.config import ConfigError, ModelConfig, Settings
 from server.errors import ModelNotFound
 
 
@@ -14,15 +24,36 @@ class Target:
     backend: str  # the configured backend's name
     upstream_model: str  # the id at the backend
     config: ModelConfig
+    adapter: Adapter | None = None  # the family adapter (local backends)
 
     @property
     def family(self) -> str | None:
         return self.config.family
 
 
+def build_adapter(name: str, m: ModelConfig) -> Adapter | None:
+    """The model's family adapter with its options and own template; ``ConfigError`` names the key."""
+    if m.family is None:
+        return None
+    base = REGISTRY[m.family]  # the config loader guarantees the family exists
+    options: dict[str, Any] = dict(m.family_options)
+    if m.chat_template is not None:
+        try:
+            text = Path(m.chat_template).read_text(encoding="utf-8")
+            check_template(text)
+        except (OSError, UnicodeDecodeError, TemplateError) as err:
+            raise ConfigError(f"models.{name}.chat_template: {err}") from None
+        options["chat_template"] = text
+    # The config loader already built the family with these options once, so they are valid.
+    return type(base)(**options) if options else base
+
+
 class Router:
     def __init__(self, settings: Settings) -> None:
-        self._targets = {name: Target(name, m.backend, m.model or name, m) for name, m in settings.models.items()}
+        self._targets = {
+            name: Target(name, m.backend, m.model or name, m, build_adapter(name, m))
+            for name, m in settings.models.items()
+        }
         self._chains = {
             name: (self._targets[name], *(self._targets[fb] for fb in m.fallbacks))
             for name, m in settings.models.items()

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+from starlette.requests import Request
 
 from server.backends.base import Backend
 from server.config import Settings
 from server.dispatch import Dispatcher
 from server.metrics import Metrics
 from server.routing import Router
+
+
+def open_access(request: Request, model: str) -> None:
+    """Without client keys every model is open to every caller."""
 
 
 @dataclass(slots=True)
@@ -21,3 +27,6 @@ class AppState:
     client: httpx.AsyncClient
     backends: dict[str, Backend]
     dispatcher: Dispatcher
+    started_at: float
+    # 403 for a model the caller's key may not use (``KeyRing.check_model``)
+    check_access: Callable[[Request, str], None] = open_access

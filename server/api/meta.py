@@ -25,7 +25,7 @@ def _model_card(name: str, created: int) -> dict[str, object]:
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, object]:
-    created = int(request.app.state.started_at)
+    created = int(_state(request).started_at)
     return {"object": "list", "data": [_model_card(n, created) for n in _state(request).router.names()]}
 
 
@@ -33,7 +33,7 @@ async def list_models(request: Request) -> dict[str, object]:
 async def get_model(model: str, request: Request) -> dict[str, object]:
     if model not in _state(request).router:
         raise ModelNotFound(f"The model {model!r} does not exist or is not served by this proxy", param="model")
-    return _model_card(model, int(request.app.state.started_at))
+    return _model_card(model, int(_state(request).started_at))
 
 
 @router.get("/health")

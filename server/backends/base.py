@@ -21,7 +21,7 @@ from adapters.base import (
     ToolCallEnd,
     ToolCallStart,
 )
-from server.prepare import ChatJob
+from server.job import Job
 from server.routing import Target
 
 
@@ -69,14 +69,15 @@ class Completion:
 
 
 class Backend(Protocol):
-    """A place that answers chat jobs. Connection and auth live here, format translation in the
-    provider profile (upstream) or the family adapter (vLLM)."""
+    """A place that answers jobs. Connection and auth live here, format translation in the
+    provider profile (upstream) or the family adapter (vLLM). A backend makes one attempt per
+    call: retries and fallbacks are the dispatcher's."""
 
     name: str
 
-    async def complete(self, job: ChatJob, target: Target) -> Completion: ...
+    async def complete(self, job: Job, target: Target) -> Completion: ...
 
-    def stream(self, job: ChatJob, target: Target) -> AsyncGenerator[StreamItem, None]: ...
+    def stream(self, job: Job, target: Target) -> AsyncGenerator[StreamItem, None]: ...
 
     async def ready(self) -> bool: ...
 

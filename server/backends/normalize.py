@@ -90,7 +90,7 @@ class ChoiceNormalizer:
         self._name_back = name_back
         self._calls: list[_PendingCall] = []
         self._by_key: dict[int, _PendingCall] = {}
-        self.emitted_calls = 0
+        self.calls_emitted = 0
 
     def delta(self, delta: Mapping[str, Any]) -> list[Event]:
         events: list[Event] = []
@@ -112,8 +112,8 @@ class ChoiceNormalizer:
 
     def _announce(self, call: _PendingCall, events: list[Event]) -> None:
         if call.index is None and call.name:
-            call.index = self.emitted_calls
-            self.emitted_calls += 1
+            call.index = self.calls_emitted
+            self.calls_emitted += 1
             call.client_id = call.id or new_call_id()
             events.append(ToolCallStart(call.index, call.client_id, self._name_back(call.name)))
 
@@ -159,8 +159,8 @@ class ChoiceNormalizer:
         for call in self._calls:
             self._announce(call, events)  # a call whose name never came is announced nameless here
             if call.index is None:
-                call.index = self.emitted_calls
-                self.emitted_calls += 1
+                call.index = self.calls_emitted
+                self.calls_emitted += 1
                 events.append(ToolCallStart(call.index, call.id or new_call_id(), ""))
             name = self._name_back(call.name)
             raw: str | Mapping[str, Any] | None = call.obj if call.obj is not None else "".join(call.parts)

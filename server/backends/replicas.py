@@ -46,14 +46,19 @@ class ReplicaPool:
     def in_flight(self) -> int:
         return sum(r.in_flight for r in self.replicas)
 
-    def order(self, exclude: Sequence[Replica] = ()) -> list[Replica]:
-        """Replicas to try, best first: healthy ones by load, then the ones marked down."""
+    def order(self) -> list[Replica]:
+        """Replicas best first: healthy ones by load, then the ones marked down."""
         self.ensure_probing()
         n = len(self.replicas)
         start = next(self._turn) % n
-        rotated = [r for r in self.replicas[start:] + self.replicas[:start] if r not in exclude]
+        rotated = self.replicas[start:] + self.replicas[:start]
         healthy = sorted((r for r in rotated if r.healthy), key=lambda r: r.in_flight)  # stable: keeps rotation
         return healthy + [r for r in rotated if not r.healthy]
+
+    def pick(self) -> Replica:
+        """The replica for the next request (a retry calls again and, once the failed replica is
+        marked down, gets another)."""
+        return self.order()[0]
 
     def mark_down(self, replica: Replica) -> None:
         replica.healthy = False

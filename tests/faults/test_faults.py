@@ -159,10 +159,15 @@ def test_circuit_opens_and_skips_the_failing_backend(proxy: Relay, sdk: openai.O
     first, second, third = rid(), rid(), rid()
     assert ask(sdk, "503-then-fallback", first, False) == TEXT
     assert ask(sdk, "503-then-fallback", second, False) == TEXT
-    assert proxy.state.dispatcher.circuits["fault"].state == "open"  # 5 failures in a row
+    assert proxy.state.dispatcher.circuits[("fault", "fault:s503")].state == "open"  # 5 failures in a row
     assert ask(sdk, "503-then-fallback", third, False) == TEXT
     assert fault.hits_for(second) == ["s503", "s503", "ok"]  # opened after the 5th failure
     assert fault.hits_for(third) == ["ok"]  # straight to the fallback
+    # The circuit is per backend model: the backend's other models are still served there.
+    other = rid()
+    assert ask(sdk, "ok", other, False) == TEXT
+    assert fault.hits_for(other) == ["ok"]
+    assert proxy.state.dispatcher.circuits[("fault", "fault:ok")].state == "closed"
 
 
 # --------------------------------------------------------------------------- broken upstream output

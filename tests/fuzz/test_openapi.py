@@ -47,7 +47,9 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema, mode: GenerationM
                 case.body["model"] = "ok"
             response = case.call(timeout=10)
             seen[case.operation.label] = seen.get(case.operation.label, 0) + 1
-            assert response.status_code < 500, (response.status_code, response.text[:500], case.body)
+            # /ready says 503 by design here: the harness has a backend on a port nobody listens on
+            not_ready = case.operation.label == "GET /ready" and response.status_code == 503
+            assert response.status_code < 500 or not_ready, (response.status_code, response.text[:500], case.body)
             if response.status_code >= 400 and response.headers.get("content-type") == "application/json":
                 error = response.json()["error"]
                 assert set(error) == {"message", "type", "param", "code"}, error

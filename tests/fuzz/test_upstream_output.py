@@ -20,13 +20,12 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.api.chat import validate
 from server.backends.base import Completion, StreamItem
 from server.backends.sse import sse_events
 from server.backends.upstream import UpstreamBackend
 from server.config import Limits, parse_settings
+from server.dialects.chat.decode import decode
 from server.errors import ProxyError
-from server.prepare import prepare
 from server.routing import Router
 
 SETTINGS = parse_settings(
@@ -113,7 +112,7 @@ def backend_answering(body: bytes, content_type: str) -> tuple[UpstreamBackend, 
 
 async def run(body: bytes, content_type: str, stream: bool) -> list[StreamItem] | Completion:
     backend, client = backend_answering(body, content_type)
-    job = prepare(validate(REQUEST), dict(REQUEST), Limits())
+    job = decode(dict(REQUEST), Limits())
     target = Router(SETTINGS).route("m")[0]
     try:
         if stream:

@@ -39,8 +39,8 @@ def series(m: Metrics) -> dict[str, float]:
 
 def test_configured_series_exist_at_zero_before_any_traffic() -> None:
     s = series(Metrics.from_settings(SETTINGS))
-    assert s["toolrelay_requests_total{backend=local,model=smol,outcome=ok}"] == 0
-    assert s["toolrelay_requests_total{backend=_unknown,model=_unknown,outcome=error}"] == 0
+    assert s["toolrelay_requests_total{backend=local,dialect=chat,model=smol,outcome=ok}"] == 0
+    assert s["toolrelay_requests_total{backend=_unknown,dialect=chat,model=_unknown,outcome=error}"] == 0
     assert s["toolrelay_tool_calls_total{family=hermes,outcome=repaired}"] == 0
     assert s["toolrelay_tool_calls_total{family=upstream,outcome=parsed}"] == 0
     assert s["toolrelay_requests_in_flight{}"] == 0
@@ -70,8 +70,8 @@ def test_unknown_names_and_values_are_folded() -> None:
     # The first round may open the fixed fallback series; 199 rounds of new junk add none.
     assert set(after) == first
     assert not [k for k in after if "model-" in k or "backend-" in k or "family-" in k or "Kind" in k]
-    assert after["toolrelay_requests_total{backend=_unknown,model=_unknown,outcome=ok}"] == 200
-    assert after["toolrelay_requests_total{backend=local,model=smol,outcome=error}"] == 200
+    assert after["toolrelay_requests_total{backend=_unknown,dialect=chat,model=_unknown,outcome=ok}"] == 200
+    assert after["toolrelay_requests_total{backend=local,dialect=chat,model=smol,outcome=error}"] == 200
     assert after["toolrelay_tool_calls_total{family=_unknown,outcome=other}"] == 200
     assert after["toolrelay_finish_reasons_total{model=_unknown,reason=other}"] == 200
     assert after["toolrelay_upstream_errors_total{backend=_unknown,kind=other}"] == 200
@@ -91,8 +91,8 @@ def test_error_kinds_come_from_the_error_classes() -> None:
 def test_each_app_has_its_own_registry() -> None:
     a, b = Metrics.from_settings(SETTINGS), Metrics.from_settings(SETTINGS, CollectorRegistry())
     a.request("gpt", "hosted", "ok", 0.2)
-    assert series(a)["toolrelay_requests_total{backend=hosted,model=gpt,outcome=ok}"] == 1
-    assert series(b)["toolrelay_requests_total{backend=hosted,model=gpt,outcome=ok}"] == 0
+    assert series(a)["toolrelay_requests_total{backend=hosted,dialect=chat,model=gpt,outcome=ok}"] == 1
+    assert series(b)["toolrelay_requests_total{backend=hosted,dialect=chat,model=gpt,outcome=ok}"] == 0
 
 
 def test_histograms_and_tokens() -> None:

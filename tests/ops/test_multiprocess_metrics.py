@@ -48,7 +48,8 @@ def test_two_workers_report_merged_totals(tmp_path: Path) -> None:
                 assert r.status_code == 200, r.text
             for _ in range(8):
                 text = httpx.get(f"{relay}/metrics", timeout=10).text
-                assert _value(text, 'toolrelay_requests_total{backend="fake",model="plain",outcome="ok"}') == REQUESTS
+                ok = 'toolrelay_requests_total{backend="fake",dialect="chat",model="plain",outcome="ok"}'
+                assert _value(text, ok) == REQUESTS
                 assert _value(text, 'toolrelay_tool_calls_total{family="upstream",outcome="parsed"}') == REQUESTS
                 assert _value(text, "toolrelay_requests_in_flight") == 0
                 count = 'toolrelay_request_duration_seconds_count{model="plain",outcome="ok"}'

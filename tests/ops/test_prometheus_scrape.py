@@ -176,7 +176,7 @@ def test_unknown_models_add_no_series(stack: Stack) -> None:
             r = c.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
             statuses.add(r.status_code)
     assert statuses == {404}
-    unknown = 'toolrelay_requests_total{model="_unknown",backend="_unknown",outcome="error"}'
+    unknown = 'toolrelay_requests_total{model="_unknown",backend="_unknown",outcome="error",dialect="chat"}'
     after = _series(stack.relay)
     assert after == before, sorted(after - before)[:10]
     assert not [s for s in after if re.search(r'model="unknown-', s)]

@@ -29,7 +29,7 @@ CASES: list[tuple[str, Any, int, str | None]] = [
     ("missing-messages", {"model": "plain"}, 400, "messages"),
     ("empty-messages", _body(messages=[]), 400, "messages"),
     ("messages-not-list", _body(messages="hi"), 400, "messages"),
-    ("unknown-role", _body(messages=[{"role": "robot", "content": "x"}]), 400, "messages.0"),
+    ("unknown-role", _body(messages=[{"role": "robot", "content": "x"}]), 400, "messages.0.role"),
     ("content-wrong-type", _body(messages=[{"role": "user", "content": 42}]), 400, "messages.0.content"),
     ("temperature-not-number", _body(temperature="hot"), 400, "temperature"),
     ("temperature-out-of-range", _body(temperature=5), 400, "temperature"),

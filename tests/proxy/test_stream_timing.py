@@ -9,7 +9,7 @@ import orjson
 from adapters.base import TextDelta, ToolCallArgsDelta, ToolCallStart, ToolSpec
 from server.backends.base import Delta
 from server.backends.normalize import ChoiceNormalizer
-from server.streaming.encoder import ChunkEncoder
+from server.dialects.chat.stream import ChunkEncoder
 
 WEATHER = ToolSpec("get_weather", "", {"type": "object", "properties": {"city": {"type": "string"}}})
 
@@ -34,6 +34,6 @@ def test_call_is_announced_when_its_name_arrives_and_its_arguments_at_the_end() 
 def test_encoder_writes_the_opening_frame_once() -> None:
     enc = ChunkEncoder("chatcmpl-1", 0, "m", legacy=False, include_usage=False)
     first = enc.encode(Delta(0, TextDelta("")))
-    assert first is not None
+    assert first
     assert orjson.loads(first.removeprefix(b"data: "))["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert enc.encode(Delta(0, TextDelta(""))) is None  # nothing new to say
+    assert enc.encode(Delta(0, TextDelta(""))) == b""  # nothing new to say

@@ -101,8 +101,12 @@ def test_sdk_sees_typed_auth_errors(guarded: Relay) -> None:
 
 
 def test_probes_stay_open_and_model_list_is_guarded(http: httpx.Client) -> None:
-    for path in ("/health", "/ready", "/metrics", "/openapi.json"):
+    for path in ("/health", "/metrics", "/openapi.json"):
         assert http.get(path).status_code == 200, path
+    # /ready is open too; it looks at each backend, and the one on a port nobody listens on is down
+    ready = http.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["backends"]["dead"] is False and ready.json()["backends"]["fault"] is True
     assert_401(http.get("/v1/models"))
     assert http.get("/v1/models", headers={"authorization": f"Bearer {KEY_B}"}).status_code == 200
 

@@ -1,4 +1,4 @@
-"""Wire models: the OpenAI Chat Completions request, validated once at the edge.
+"""Wire models of the chat door: the OpenAI Chat Completions request, validated once at the edge.
 
 The top-level request keeps fields it does not know (``extra="allow"``): they are passed on to
 the backend, neither dropped silently nor rejected. Nested shapes are strict where a mistake
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictInt, Tag, model_validator
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
@@ -45,6 +45,29 @@ class ToolCallWire(_Open):
     function: FunctionCallWire
 
 
+class CustomCallBody(_Open):
+    name: str = Field(min_length=1)
+    input: str
+
+
+class CustomCallWire(_Open):
+    id: str = Field(min_length=1)
+    type: Literal["custom"]
+    custom: CustomCallBody
+
+
+def _call_tag(value: Any) -> str:
+    # a call without "type" is a function call (older clients leave it out)
+    kind = value.get("type", "function") if isinstance(value, dict) else getattr(value, "type", "function")
+    return str(kind)
+
+
+AnyCallWire = Annotated[
+    Annotated[ToolCallWire, Tag("function")] | Annotated[CustomCallWire, Tag("custom")],
+    Discriminator(_call_tag),
+]
+
+
 class SystemMessage(_Open):
     role: Literal["system", "developer"]
     content: Content
@@ -60,7 +83,7 @@ class UserMessage(_Open):
 class AssistantMessage(_Open):
     role: Literal["assistant"]
     content: Content | None = None
-    tool_calls: list[ToolCallWire] | None = None
+    tool_calls: list[AnyCallWire] | None = None
     function_call: FunctionCallWire | None = None
     name: str | None = None
     reasoning_content: str | None = None
@@ -106,6 +129,26 @@ class ToolDef(_Open):
     function: FunctionDef
 
 
+class CustomFormat(_Open):
+    type: Literal["text", "grammar"]
+
+
+class CustomDef(_Open):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    format: CustomFormat | None = None
+
+
+class CustomToolDef(_Open):
+    """A free-form (custom) tool: hosted APIs that know them take them as they are."""
+
+    type: Literal["custom"]
+    custom: CustomDef
+
+
+AnyToolDef = Annotated[ToolDef | CustomToolDef, Field(discriminator="type")]
+
+
 class NamedFunction(BaseModel):
     name: str = Field(min_length=1)
 
@@ -115,7 +158,41 @@ class NamedToolChoice(BaseModel):
     function: NamedFunction
 
 
-ToolChoiceWire = Literal["none", "auto", "required"] | NamedToolChoice
+class NamedCustomChoice(BaseModel):
+    type: Literal["custom"]
+    custom: NamedFunction
+
+
+class AllowedRef(BaseModel):
+    type: Literal["function", "custom"]
+    function: NamedFunction | None = None
+    custom: NamedFunction | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> AllowedRef:
+        if (self.function if self.type == "function" else self.custom) is None:
+            raise ValueError(f"a {self.type!r} entry needs its '{self.type}': {{'name': ...}}")
+        return self
+
+    @property
+    def name(self) -> str:
+        ref = self.function if self.type == "function" else self.custom
+        assert ref is not None
+        return ref.name
+
+
+class AllowedTools(BaseModel):
+    mode: Literal["auto", "required"]
+    tools: list[AllowedRef] = Field(min_length=1)
+
+
+class AllowedToolsChoice(BaseModel):
+    type: Literal["allowed_tools"]
+    allowed_tools: AllowedTools
+
+
+ToolChoiceObject = Annotated[NamedToolChoice | NamedCustomChoice | AllowedToolsChoice, Field(discriminator="type")]
+ToolChoiceWire = Literal["none", "auto", "required"] | ToolChoiceObject
 FunctionCallChoice = Literal["none", "auto"] | NamedFunction
 
 
@@ -126,16 +203,16 @@ class StreamOptions(_Open):
 class ChatRequest(_Open):
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
-    tools: list[ToolDef] | None = None
+    tools: list[AnyToolDef] | None = None
     tool_choice: ToolChoiceWire | None = None
     parallel_tool_calls: StrictBool | None = None
     functions: list[FunctionDef] | None = None
     function_call: FunctionCallChoice | None = None
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    n: StrictInt | None = Field(None, ge=1, le=16)
+    n: StrictInt | None = Field(None, ge=1, le=128)
     max_tokens: StrictInt | None = Field(None, ge=1)
-    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(None, ge=0)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
@@ -146,6 +223,7 @@ class ChatRequest(_Open):
     response_format: dict[str, Any] | None = None
     logprobs: StrictBool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
 
     @model_validator(mode="after")
     def _check_stop(self) -> ChatRequest:

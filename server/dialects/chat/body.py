@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.backends.base import Completion
-from server.streaming.encoder import usage_json
+from server.dialects.chat.stream import usage_json
 
 
 def completion_body(

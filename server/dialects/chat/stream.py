@@ -1,4 +1,4 @@
-"""Stream items → ``chat.completion.chunk`` SSE frames, one ``ChoiceState`` per choice.
+"""The chat door's stream: items → ``chat.completion.chunk`` SSE frames, one ``ChoiceState`` per choice.
 
 The OpenAI delta rules are kept here and only here: the role once at the start of each choice,
 per tool call a fixed ``index`` with ``id``/``type``/``name`` in its first delta and then only
@@ -32,6 +32,8 @@ class ChoiceState:
 
 
 class ChunkEncoder:
+    """Implements ``server.dialects.base.StreamEncoder`` for ``POST /v1/chat/completions``."""
+
     def __init__(self, completion_id: str, created: int, model: str, *, legacy: bool, include_usage: bool) -> None:
         self.legacy = legacy
         self.include_usage = include_usage
@@ -54,9 +56,12 @@ class ChunkEncoder:
             st = self._states[index] = ChoiceState()
         return st
 
-    def encode(self, item: StreamItem) -> bytes | None:
+    def open(self) -> bytes:
+        return b""  # the first chunk opens the stream (the role frame)
+
+    def encode(self, item: StreamItem) -> bytes:
         if isinstance(item, Delta):
-            return self._delta(item)
+            return self._delta(item) or b""
         if isinstance(item, Finish):
             st = self._state(item.choice)
             st.finished = True
@@ -68,7 +73,7 @@ class ChunkEncoder:
             st.role_sent = True
             return self._frame(item.choice, delta, reason)
         self.usage = item
-        return None
+        return b""
 
     def _delta(self, item: Delta) -> bytes | None:
         st = self._state(item.choice)
@@ -118,13 +123,17 @@ class ChunkEncoder:
             delta = {"role": "assistant", **({"content": None} if "content" not in delta else {}), **delta}
         return self._frame(item.choice, delta)
 
-    def closing(self) -> bytes:
+    async def close(self) -> bytes:
         """The usage chunk (when asked for) and the end marker."""
         out = b""
         if self.include_usage:
             usage = self.usage or Usage(0, 0)
             out += self._prefix + b'],"usage":' + orjson.dumps(usage_json(usage)) + b"}\n\n"
         return out + b"data: [DONE]\n\n"
+
+    def error(self, err: ProxyError) -> bytes:
+        """After the stream started an error can only be a frame: the OpenAI error body, then the end."""
+        return b"data: " + orjson.dumps(err.body()) + b"\n\ndata: [DONE]\n\n"
 
 
 def usage_json(usage: Usage) -> dict[str, int]:
@@ -133,7 +142,3 @@ def usage_json(usage: Usage) -> dict[str, int]:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
-
-
-def error_frame(err: ProxyError) -> bytes:
-    return b"data: " + orjson.dumps(err.body()) + b"\n\ndata: [DONE]\n\n"

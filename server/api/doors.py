@@ -1,0 +1,26 @@
+"""The doors' routes: each is one line into the pipeline with its dialect."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from server.dialects.chat import ChatDialect
+from server.pipeline import serve
+
+router = APIRouter()
+CHAT = ChatDialect()
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}},
+        },
+    },
+)
+async def chat_completions(request: Request) -> Response:
+    return await serve(request, CHAT)
