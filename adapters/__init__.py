@@ -6,6 +6,7 @@ from adapters.base import Adapter
 from adapters.deepseek_v3 import DeepSeekV3Adapter
 from adapters.glm4 import Glm4Adapter
 from adapters.glm45 import Glm45Adapter
+from adapters.gpt_oss import GptOssAdapter
 from adapters.hermes import HermesAdapter
 from adapters.llama3_json import Llama3JsonAdapter
 from adapters.mistral import MistralAdapter
@@ -23,4 +24,5 @@ REGISTRY: dict[str, Adapter] = {
     "glm4": Glm4Adapter(),
     "glm45": Glm45Adapter(),
     "mistral": MistralAdapter(),
+    "gpt_oss": GptOssAdapter(),
 }
