@@ -6,12 +6,15 @@ from adapters.base import Adapter
 from adapters.deepseek_v3 import DeepSeekV3Adapter
 from adapters.glm4 import Glm4Adapter
 from adapters.glm45 import Glm45Adapter
+from adapters.glm47 import Glm47Adapter
 from adapters.gpt_oss import GptOssAdapter
 from adapters.hermes import HermesAdapter
 from adapters.llama3_json import Llama3JsonAdapter
+from adapters.minimax_m2 import MiniMaxM2Adapter
 from adapters.mistral import MistralAdapter
 from adapters.pythonic import PythonicAdapter
 from adapters.qwen3 import Qwen3Adapter
+from adapters.qwen3_coder import Qwen3CoderAdapter
 
 # Families register here, one line each; the config loader rejects any family name not in this
 # dict at start-up.
@@ -25,4 +28,7 @@ REGISTRY: dict[str, Adapter] = {
     "glm45": Glm45Adapter(),
     "mistral": MistralAdapter(),
     "gpt_oss": GptOssAdapter(),
+    "qwen3_coder": Qwen3CoderAdapter(),
+    "glm47": Glm47Adapter(),
+    "minimax_m2": MiniMaxM2Adapter(),
 }

@@ -47,55 +47,31 @@ arguments the same way (strings raw, everything else as JSON), so the prompt and
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from adapters.base import Constraint, Parser, ToolChoice, ToolSpec
 from adapters.family import TemplateAdapter, forced_tools
 from adapters.parsing import BlockParser, Decoded
-from adapters.schema_regex import INTEGER, NUMBER, alternation, escape, json_regex
+from adapters.schema_regex import escape
+from adapters.xmlcalls import NAME, properties, tag_call_constraint, typed_value
+
+__all__ = ["Glm45Adapter", "Glm45Parser", "decode_block", "glm_constraint", "typed_value"]
 
 _PAIR = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>", re.DOTALL)
 _OPEN_VALUE = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*)\Z", re.DOTALL)
 _NAME_END = re.compile(r"<arg_key>|\n")
-_NAME = re.compile(r"[\w.:-]+")
-
-
-def _schema_types(schema: Any) -> set[str]:
-    if not isinstance(schema, Mapping):
-        return set()
-    t = schema.get("type")
-    if isinstance(t, str):
-        return {t}
-    if isinstance(t, list):
-        return {x for x in t if isinstance(x, str)}
-    if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
-        return {"string"}
-    return set()
-
-
-def typed_value(text: str, schema: Any) -> Any:
-    """One ``<arg_value>`` text as the schema wants it (see the module docstring)."""
-    types = _schema_types(schema)
-    if "string" in types:
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def decode_block(body: str, complete: bool, tool: ToolSpec | None) -> Decoded | None:
     """``name`` then ``<arg_key>/<arg_value>`` pairs → a call; None when there is no name."""
     m = _NAME_END.search(body)
     name = (body[: m.start()] if m else body).rstrip()
-    if not _NAME.fullmatch(name):  # the template writes the name right after the tag
+    if not NAME.fullmatch(name):  # the template writes the name right after the tag
         return None
     rest = body[m.start() :] if m else ""
-    props = tool.parameters.get("properties", {}) if tool is not None else {}
-    props = props if isinstance(props, Mapping) else {}
+    props, _ = properties(tool.parameters if tool is not None else None)
     args: dict[str, Any] = {}
     end = 0
     for pair in _PAIR.finditer(rest):
@@ -126,49 +102,20 @@ class Glm45Parser(BlockParser):
         return decode_block(body, complete, self.tools.get(name))
 
 
-def _value_regex(schema: Any) -> str:
-    """What one ``<arg_value>`` may hold: raw text for strings, JSON text for anything else."""
-    types = _schema_types(schema)
-    if isinstance(schema, Mapping) and isinstance(schema.get("enum"), list) and schema["enum"]:
-        return alternation([escape(v if isinstance(v, str) else json.dumps(v)) for v in schema["enum"]])
-    if "string" in types or not types:
-        return "[^<]*"
-    if types == {"integer"}:
-        return INTEGER
-    if types == {"number"}:
-        return NUMBER
-    return json_regex(schema)
+def glm_constraint(tools: Sequence[ToolSpec], tool_choice: ToolChoice, opening: str, nl: str) -> Constraint | None:
+    """One forced call in GLM's tags (``xmlcalls.tag_call_constraint``).
 
-
-def _args_regex(tool: ToolSpec) -> str:
-    """The ``<arg_key>``/``<arg_value>`` lines of one call: required keys always, in schema order."""
-    props = tool.parameters.get("properties", {}) if tool.parameters else {}
-    props = props if isinstance(props, Mapping) else {}
-    required = set(tool.parameters.get("required") or ()) if tool.parameters else set()
-    out = []
-    for key, sub in props.items():
-        line = f"<arg_key>{escape(key)}</arg_key>\\n<arg_value>{_value_regex(sub)}</arg_value>\\n"
-        out.append(line if key in required else f"({line})?")
-    return "".join(out)
-
-
-def glm45_constraint(tools: Sequence[ToolSpec], tool_choice: ToolChoice, thinking: bool) -> Constraint | None:
-    """Force exactly one call (see hermes_constraint for why one even when parallel is allowed).
-
-    The prefill closes an empty think block (a forced call does not think) and opens the call; a
-    named tool is prefilled too, so only its arguments are generated.
+    ``opening`` is prefilled before ``<tool_call>`` (an empty think block where the model would
+    think first: a forced call does not think); ``nl`` is the layout between tags (``\n`` for
+    4.5/4.6, nothing for 4.7).
     """
     allowed = forced_tools(tools, tool_choice)
     if not allowed:
         return None
-    prefill = ("\n<think></think>\n" if thinking else "\n") + "<tool_call>"
-    if len(allowed) == 1:
-        prefill += allowed[0].name + "\n"
-        pattern = _args_regex(allowed[0]) + "</tool_call>"
-    else:
-        calls = [escape(t.name) + r"\n" + _args_regex(t) for t in allowed]
-        pattern = alternation(calls) + "</tool_call>"
-    return Constraint(prefill=prefill, structured_outputs={"regex": pattern})
+    line = "<arg_key>{key}</arg_key>" + escape(nl) + "<arg_value>{value}</arg_value>" + escape(nl)
+    return tag_call_constraint(
+        allowed, opening + "<tool_call>", lambda name: name + nl, line, "</arg_value>", "</tool_call>"
+    )
 
 
 class Glm45Adapter(TemplateAdapter):
@@ -185,7 +132,7 @@ class Glm45Adapter(TemplateAdapter):
     def constraint(
         self, tools: Sequence[ToolSpec], tool_choice: ToolChoice, *, parallel_tool_calls: bool = True
     ) -> Constraint | None:
-        return glm45_constraint(tools, tool_choice, self.thinking)
+        return glm_constraint(tools, tool_choice, "\n<think></think>\n" if self.thinking else "\n", "\n")
 
     def parser(self, tools: Sequence[ToolSpec]) -> Parser:
         return Glm45Parser(tools)
