@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from adapters.base import Adapter
 from adapters.deepseek_v3 import DeepSeekV3Adapter
+from adapters.deepseek_v32 import DeepSeekV32Adapter
 from adapters.glm4 import Glm4Adapter
 from adapters.glm45 import Glm45Adapter
 from adapters.glm47 import Glm47Adapter
 from adapters.gpt_oss import GptOssAdapter
 from adapters.hermes import HermesAdapter
+from adapters.kimi_k2 import KimiK2Adapter
 from adapters.llama3_json import Llama3JsonAdapter
 from adapters.minimax_m2 import MiniMaxM2Adapter
 from adapters.mistral import MistralAdapter
@@ -28,6 +30,8 @@ REGISTRY: dict[str, Adapter] = {
     "glm45": Glm45Adapter(),
     "mistral": MistralAdapter(),
     "gpt_oss": GptOssAdapter(),
+    "kimi_k2": KimiK2Adapter(),
+    "deepseek_v32": DeepSeekV32Adapter(),
     "qwen3_coder": Qwen3CoderAdapter(),
     "glm47": Glm47Adapter(),
     "minimax_m2": MiniMaxM2Adapter(),
