@@ -1,8 +1,8 @@
 """deepseek_v32 family specifics, against DeepSeek's own encoding and vLLM's/SGLang's parser tests.
 
-Oracles (data, not code; sources and licences in ``tests/vendor/README.md``):
+Oracles (data, not code; sources and licences in ``tests/adapters/vendor/README.md``):
 
-- prompts: DeepSeek's encoding test (``tests/vendor/deepseek_v32/test_input.json`` →
+- prompts: DeepSeek's encoding test (``tests/adapters/vendor/deepseek_v32/test_input.json`` →
   ``test_output.txt``, thinking mode) rendered by the bundled template equals the published text
   (less the BOS token, which vLLM's tokenizer adds); so does every prefix of that conversation
   that keeps its last user turn, and the example of the model card;
@@ -28,7 +28,7 @@ from adapters.deepseek_v32 import CALLS_BEGIN, CALLS_END, DSML, EOS, INVOKE, INV
 from tests.adapters.cases_deepseek_v32 import calls, invoke, param
 from tests.adapters.conformance import RENDER_TOOLS
 
-VENDOR = Path(__file__).parents[1] / "vendor" / "deepseek_v32"
+VENDOR = Path(__file__).parent / "vendor" / "deepseek_v32"
 BOS = "<｜begin▁of▁sentence｜>"
 DATA = json.loads((VENDOR / "test_input.json").read_text(encoding="utf-8"))
 # the published prompt, less BOS, and less the newline that ends the file (not the encoding's)

@@ -1,9 +1,9 @@
 """kimi_k2 family specifics, against Moonshot's own templates and vLLM's/SGLang's parser tests.
 
-Oracles (data, not code; sources and licences in ``tests/vendor/README.md``):
+Oracles (data, not code; sources and licences in ``tests/adapters/vendor/README.md``):
 
 - prompts: every conversation below rendered by the bundled template equals the vendored official
-  template (``tests/vendor/templates/moonshotai-Kimi-K2-*.jinja``) rendered on the same messages
+  template (``tests/adapters/vendor/moonshotai-Kimi-K2-*.jinja``) rendered on the same messages
   (with the ids ``render`` gives them), K2-Instruct-0905 and K2-Thinking both;
 - parses: the raw model texts of vLLM's ``tests/tool_parsers/test_kimi_k2_tool_parser.py`` and
   SGLang's ``TestKimiK2Detector`` parse to the calls those tests assert. Where toolrelay decides
@@ -33,7 +33,7 @@ from adapters.kimi_k2 import (
 from adapters.render import render_with_template
 from tests.adapters.conformance import RENDER_SCENARIOS, RENDER_TOOLS
 
-VENDOR = Path(__file__).parents[1] / "vendor" / "templates"
+VENDOR = Path(__file__).parent / "vendor"
 OFFICIAL = {
     False: (VENDOR / "moonshotai-Kimi-K2-Instruct-0905.jinja").read_text(encoding="utf-8"),
     True: (VENDOR / "moonshotai-Kimi-K2-Thinking.jinja").read_text(encoding="utf-8"),
