@@ -61,6 +61,12 @@ RECORDED: dict[str, str] = {
         '<｜DSML｜parameter name="days" string="false">2</｜DSML｜parameter>\n'
         "</｜DSML｜invoke>\n</｜DSML｜function_calls><｜end▁of▁sentence｜>"
     ),
+    # gpt-oss (harmony): reasoning on the analysis channel, then the call; vLLM stops at <|call|>
+    "gpt_oss": (
+        "<|channel|>analysis<|message|>The user wants the weather in Paris for two days, so I call get_weather."
+        "<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+        '{"city":"Paris","days":2}<|call|>'
+    ),
     "text": "Hello! It is sunny in Paris today.<|im_end|>",
 }
 

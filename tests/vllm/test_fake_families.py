@@ -20,7 +20,18 @@ from tests.fakes.fake_vllm import RECORDED, FakeVllm
 from tests.servers import serve_app
 from tests.vllm.conftest import relay_settings
 
-FAMILIES = ["hermes", "qwen3", "llama3_json", "pythonic", "mistral", "deepseek_v3", "glm45", "kimi_k2", "deepseek_v32"]
+FAMILIES = [
+    "hermes",
+    "qwen3",
+    "llama3_json",
+    "pythonic",
+    "mistral",
+    "deepseek_v3",
+    "glm45",
+    "kimi_k2",
+    "deepseek_v32",
+    "gpt_oss",
+]
 WEATHER = {
     "type": "function",
     "function": {
@@ -78,7 +89,7 @@ def test_family_calls_streamed_and_not(family: str, fake: tuple[FakeVllm, str]) 
                 finish = choice.finish_reason or finish
         assert [(names[i], json.loads(args[i])) for i in sorted(names)] == want
         assert finish == "tool_calls"
-        if family == "qwen3":
+        if family in ("qwen3", "gpt_oss"):  # the reasoning (gpt-oss: its analysis channel) is reasoning_content
             assert "get_weather" in (getattr(reply.choices[0].message, "reasoning_content", None) or "")
         if family == "kimi_k2":  # the id the model wrote, as Kimi's template expects it back
             assert [c.id for c in reply.choices[0].message.tool_calls or ()] == ["functions.get_weather:0"]
