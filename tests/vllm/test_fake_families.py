@@ -172,3 +172,21 @@ def test_model_with_its_own_chat_template(fake: tuple[FakeVllm, str], tmp_path: 
             reply = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER])
     assert server.requests[-1]["prompt"] == f"<<user>>{ASK[0]['content']}[get_weather]<<assistant>>"
     assert calls_of(reply.choices[0].message) == [("get_weather", {"city": "Paris", "days": 2})]
+
+
+def test_gpt_oss_forced_call_is_prefilled_on_the_commentary_channel(fake: tuple[FakeVllm, str]) -> None:
+    server, url = fake
+    with relay([url], family="gpt_oss", model="gpt_oss") as client:
+        server.requests.clear()
+        named = {"type": "function", "function": {"name": "get_weather"}}
+        reply = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER, NOW], tool_choice=named)
+        body = server.requests[-1]
+        assert body["prompt"].endswith(
+            "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+        )
+        assert body["structured_outputs"] == {"json": WEATHER["function"]["parameters"]}
+        assert body["stop"][:2] == ["<|call|>", "<|return|>"]
+        # the fake continues after the prefill: the parser read prefill + arguments as one call
+        assert calls_of(reply.choices[0].message) == [("get_weather", {"city": "Paris", "days": 2})]
+        assert reply.choices[0].finish_reason == "tool_calls"
+        assert not getattr(reply.choices[0].message, "reasoning_content", None)  # a forced call skips reasoning
