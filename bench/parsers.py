@@ -59,11 +59,19 @@ def _pythonic(n: int) -> str:
     return PROSE + f"[save_note(text={_payload(n)!r})]"
 
 
+def _gpt_oss(n: int) -> str:
+    # harmony: the prose as a commentary preamble, then the call message (vLLM cuts the <|call|>)
+    preamble = f"<|channel|>commentary<|message|>{PROSE}<|end|><|start|>assistant"
+    head = "<|channel|>commentary to=functions.save_note <|constrain|>json<|message|>"
+    return preamble + head + json.dumps({"text": _payload(n)})
+
+
 GENERATORS: dict[str, Callable[[int], str]] = {
     "hermes": _hermes,
     "qwen3": _qwen3,
     "llama3_json": _llama3_json,
     "pythonic": _pythonic,
+    "gpt_oss": _gpt_oss,
 }
 
 
