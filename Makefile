@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml tests/oracles/requirements.txt tests/clients/requiremen
 	$(BIN)/pip install -q --no-deps bfcl-eval==2026.3.23
 	# LlamaIndex's OpenAI classes (tests/clients) pin openai<3; openai-agents needs openai>=3.
 	$(BIN)/pip install -q --no-deps -r tests/clients/requirements-nodeps.txt
+	# openai-harmony's o200k vocabulary, offline, for its oracle (tests/adapters/test_gpt_oss_oracle.py)
+	$(BIN)/python scripts/harmony_vocab.py >/dev/null
 	touch $(STAMP)
 
 # openai-node for the client-compatibility suite (tests/clients), exactly as its package-lock pins it.
