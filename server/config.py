@@ -66,9 +66,23 @@ class UpstreamBackendConfig(_Strict):
         return v.rstrip("/")
 
 
+class DnsDiscovery(_Strict):
+    """vLLM replicas found by DNS (``server.backends.discovery``): every A/AAAA address of ``dns``
+    is one replica at ``http://ADDRESS:port/v1``, re-resolved every ``interval`` seconds."""
+
+    dns: str = Field(min_length=1)  # e.g. a Kubernetes headless Service: vllm.NAMESPACE.svc.cluster.local
+    port: int = Field(8000, ge=1, le=65535)
+    interval: float = Field(10.0, gt=0)
+    # "HOST" or "HOST:PORT" of the DNS server to ask (e.g. Consul's 127.0.0.1:8600); default: the
+    # system's resolver configuration (/etc/resolv.conf).
+    nameserver: str | None = Field(None, pattern=r"^[^\s:]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
 class VllmBackendConfig(_Strict):
     kind: Literal["vllm"]
-    urls: list[str] = Field(min_length=1)
+    # Fixed replicas, or ``discover`` to find them by DNS: exactly one of the two.
+    urls: list[str] = Field(default_factory=list)
+    discover: DnsDiscovery | None = None
     api_key: str | None = None
     timeouts: Timeouts = Field(default_factory=Timeouts)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
@@ -82,6 +96,14 @@ class VllmBackendConfig(_Strict):
             if not re.match(r"^https?://[^\s/]+", u):
                 raise ValueError(f"not an http(s) URL: {u!r}")
         return [u.rstrip("/") for u in v]
+
+    @model_validator(mode="after")
+    def _replica_source(self) -> VllmBackendConfig:
+        if self.discover is not None and self.urls:
+            raise ValueError("urls and discover: give one of them, not both")
+        if self.discover is None and not self.urls:
+            raise ValueError("urls: at least one replica URL is required (or discover: {dns: NAME, port: PORT})")
+        return self
 
 
 BackendConfig = Annotated[UpstreamBackendConfig | VllmBackendConfig, Field(discriminator="kind")]

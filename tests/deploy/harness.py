@@ -134,7 +134,16 @@ class StreamResult:
 
 async def stream_chat(client: httpx.AsyncClient, url: str, first: Any = None) -> StreamResult:
     """POST a streamed chat request; ``first`` (an ``asyncio.Event``-like with ``set``) is set when
-    the first content delta arrives, so a test can act while every stream is mid-flight."""
+    the first content delta arrives, so a test can act while every stream is mid-flight (and at the
+    end in any case, so a stream that failed early ends the wait instead of hanging it)."""
+    try:
+        return await _stream_chat(client, url, first)
+    finally:
+        if first is not None:
+            first.set()
+
+
+async def _stream_chat(client: httpx.AsyncClient, url: str, first: Any) -> StreamResult:
     result = StreamResult()
     async with client.stream("POST", f"{url}/v1/chat/completions", json=chat_body(True)) as response:
         result.status = response.status_code
