@@ -1,5 +1,8 @@
 """``python -m server --config PATH [--host H] [--port P] [--workers N]`` (also ``toolrelay``).
 
+``python -m server detect-family PATH`` names the family of a model (directory,
+``tokenizer_config.json`` or chat template file); the rules live in ``adapters.detect``.
+
 SIGTERM drains gracefully (``server.shutdown``): ``--shutdown-delay`` seconds of serving on with
 ``/ready`` at 503, then up to ``--shutdown-grace`` seconds for in-flight requests; exit status 0.
 """
@@ -7,17 +10,47 @@ SIGTERM drains gracefully (``server.shutdown``): ``--shutdown-delay`` seconds of
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
 import uvicorn
 
+from adapters.detect import DSV32_ENCODING, TEMPLATE_FILES, detect_files
 from server.config import ConfigError, load_settings
 from server.logs import uvicorn_log_config
 from server.shutdown import DEFAULT_DELAY, DEFAULT_GRACE, DELAY_ENV, GRACE_ENV
 
 
+def detect_family(argv: list[str]) -> int:
+    """``toolrelay detect-family PATH``: print the family, why, and any family_options to set."""
+    parser = argparse.ArgumentParser(prog="toolrelay detect-family", description="name a model's tool-call family")
+    parser.add_argument("path", type=Path, help="model directory, tokenizer_config.json or chat template file")
+    path: Path = parser.parse_args(argv).path
+    if path.is_dir():
+        found = [n for n in (*TEMPLATE_FILES, DSV32_ENCODING) if (path / n).is_file()]
+        # the encoding script only has to exist: it is code, not a template to read
+        files = {n: "" if n == DSV32_ENCODING else (path / n).read_text(encoding="utf-8") for n in found}
+    elif path.is_file():
+        files = {path.name: path.read_text(encoding="utf-8")}
+    else:
+        sys.stderr.write(f"toolrelay: no such file or directory: {path}\n")
+        return 2
+    detection = detect_files(files)
+    if detection is None:
+        sys.stderr.write(f"toolrelay: no family's markers in the chat template of {path}\n")
+        return 1
+    sys.stdout.write(f"{detection.family}\n# {detection.why}\n")
+    if detection.options:
+        sys.stdout.write(f"# family_options: {json.dumps(dict(detection.options))}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["detect-family"]:
+        return detect_family(argv[1:])
     parser = argparse.ArgumentParser(prog="toolrelay", description="OpenAI-compatible tool-calling proxy")
     parser.add_argument(
         "--config",
