@@ -62,6 +62,7 @@ class Job:
     max_tokens_key: str = "max_tokens"  # the spelling a hosted API is sent (max_completion_tokens)
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None  # sent to vLLM and, when the client set it, to hosted APIs
     n: int | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
@@ -84,6 +85,7 @@ class Job:
         out = {
             "temperature": self.temperature,
             "top_p": self.top_p,
+            "top_k": self.top_k,
             "n": self.n,
             "seed": self.seed,
             "presence_penalty": self.presence_penalty,

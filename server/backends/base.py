@@ -35,6 +35,8 @@ class Delta:
 class Finish:
     choice: int
     reason: str  # already mapped to the OpenAI set: stop | length | tool_calls | content_filter
+    # the client's stop sequence that ended the choice, where the backend says which (reason "stop")
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ def usage_from(raw: object) -> Usage | None:
 class Choice:
     message: ParsedMessage
     finish_reason: str
+    stop_sequence: str | None = None  # as on ``Finish``
 
 
 @dataclass(slots=True)
@@ -96,7 +99,7 @@ def replay(completion: Completion) -> Iterator[StreamItem]:
             yield Delta(index, ToolCallStart(n, call.id, call.name))
             yield Delta(index, ToolCallArgsDelta(n, call.arguments))
             yield Delta(index, ToolCallEnd(n, call.outcome))
-        yield Finish(index, choice.finish_reason)
+        yield Finish(index, choice.finish_reason, choice.stop_sequence)
     if completion.usage is not None:
         yield completion.usage
 
@@ -104,17 +107,18 @@ def replay(completion: Completion) -> Iterator[StreamItem]:
 async def collect(items: AsyncGenerator[StreamItem, None]) -> Completion:
     """Stream items gathered into a completion: the non-streaming view of a streaming backend."""
     events: dict[int, list[Event]] = {}
-    reasons: dict[int, str] = {}
+    reasons: dict[int, Finish] = {}
     usage: Usage | None = None
     async for item in items:
         if isinstance(item, Delta):
             events.setdefault(item.choice, []).append(item.event)
         elif isinstance(item, Finish):
-            reasons[item.choice] = item.reason
+            reasons[item.choice] = item
             events.setdefault(item.choice, [])
         else:
             usage = item
-    return Completion(
-        choices=[Choice(ParsedMessage.from_events(events[i]), reasons.get(i, "stop")) for i in sorted(events)],
-        usage=usage,
-    )
+    choices = []
+    for i in sorted(events):
+        finish = reasons.get(i, Finish(i, "stop"))
+        choices.append(Choice(ParsedMessage.from_events(events[i]), finish.reason, finish.stop_sequence))
+    return Completion(choices=choices, usage=usage)

@@ -179,3 +179,10 @@ def finish_reason(raw: Any, has_calls: bool) -> str:
     if not has_calls and mapped == "tool_calls":
         return "stop"  # a provider that says tool_calls without sending any
     return mapped
+
+
+def client_stop(stop_reason: Any, stops: tuple[str, ...]) -> str | None:
+    """The client's stop sequence that ended a choice, from a ``stop_reason`` naming the matched
+    string (vLLM's field; some OpenAI-compatible servers send it too). Only the client's own stops
+    count: a local family's end-of-turn strings are in the same stop list."""
+    return stop_reason if isinstance(stop_reason, str) and stop_reason in stops else None

@@ -8,7 +8,7 @@ reads the answers back.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ import httpx
 from adapters.base import ToolSpec
 from server.backends.base import Choice, Completion, Delta, Finish, StreamItem, Usage, replay, usage_from
 from server.backends.http import Endpoint, drain
-from server.backends.normalize import ChoiceNormalizer, finish_reason, message_from_upstream
+from server.backends.normalize import ChoiceNormalizer, client_stop, finish_reason, message_from_upstream
 from server.backends.providers import PROFILES, NameMap, Profile, provider_call_id
 from server.backends.sse import decode_chunk, sse_events
 from server.config import UpstreamBackendConfig
@@ -124,16 +124,16 @@ class UpstreamBackend:
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise BadGateway(f"backend {self.name!r} answered without 'choices'")
         try:
-            return self._completion(data, job.tool_by_name, names)
+            return self._completion(data, job, names)
         except (TypeError, ValueError, AttributeError, KeyError):
             raise BadGateway(f"backend {self.name!r} answered with a malformed completion") from None
 
-    def _completion(self, data: dict[str, Any], tools: Mapping[str, ToolSpec], names: NameMap) -> Completion:
+    def _completion(self, data: dict[str, Any], job: Job, names: NameMap) -> Completion:
         completion = Completion()
         for raw_choice in data["choices"]:
-            message = message_from_upstream(raw_choice.get("message") or {}, tools, names.back)
+            message = message_from_upstream(raw_choice.get("message") or {}, job.tool_by_name, names.back)
             reason = finish_reason(raw_choice.get("finish_reason"), bool(message.tool_calls))
-            completion.choices.append(Choice(message, reason))
+            completion.choices.append(Choice(message, reason, client_stop(raw_choice.get("stop_reason"), job.stop)))
         completion.usage = usage_from(data.get("usage"))
         return completion
 
@@ -168,7 +168,8 @@ class UpstreamBackend:
                             finished.add(index)
                             for event in norm.finish():
                                 yield Delta(index, event)
-                            yield Finish(index, finish_reason(reason, norm.calls_emitted > 0))
+                            mapped = finish_reason(reason, norm.calls_emitted > 0)
+                            yield Finish(index, mapped, client_stop(raw_choice.get("stop_reason"), job.stop))
                     usage = usage_from(chunk.get("usage")) or usage
             except (TypeError, ValueError, AttributeError, KeyError):
                 raise BadGateway(f"backend {self.name!r} sent a malformed stream chunk") from None

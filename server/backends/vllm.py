@@ -22,7 +22,7 @@ import httpx
 from adapters.base import Adapter, Constraint, Parser
 from server.backends.base import Completion, Delta, Finish, StreamItem, Usage, collect, usage_from
 from server.backends.http import Endpoint, Unreachable
-from server.backends.normalize import finish_reason
+from server.backends.normalize import client_stop, finish_reason
 from server.backends.replicas import Replica, ReplicaPool
 from server.backends.sse import decode_chunk, sse_events
 from server.config import VllmBackendConfig
@@ -137,12 +137,30 @@ class VllmBackend:
                     finished.add(index)
                     for event in parser.finish():
                         yield Delta(index, event)
-                    yield Finish(index, finish_reason(reason, parser.calls_emitted > 0))
+                    calls = parser.calls_emitted > 0
+                    yield Finish(index, finish_reason(reason, calls), client_stop(raw.get("stop_reason"), job.stop))
             usage = usage_from(chunk.get("usage")) or usage
         if not parsers or any(i not in finished for i in parsers):
             raise BadGateway(f"backend {self.name!r} ended the stream before it finished")
         if usage is not None:
             yield usage
+
+    async def count_tokens(self, job: Job, target: Target) -> int:
+        """The exact prompt length: vLLM's ``POST /tokenize`` (at the server root, beside ``/v1``) on
+        the very prompt ``stream`` would send, prefill included, tokenized as completions does."""
+        body, _ = self.completion_body(job, target)
+        replica = self.pool.pick()
+        url = httpx.URL(f"{replica.base_url.removesuffix('/v1')}/tokenize")
+        request = self.endpoint.request(url, {"model": target.upstream_model, "prompt": body["prompt"]}, job.request_id)
+        try:
+            data = await self.endpoint.json(request)
+        except Unreachable:
+            self.pool.mark_down(replica)
+            raise
+        count = data.get("count") if isinstance(data, dict) else None
+        if not isinstance(count, int):
+            raise BadGateway(f"backend {self.name!r} answered /tokenize without a token count")
+        return count
 
     async def ready(self) -> bool:
         self.pool.ensure_probing()
