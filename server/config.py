@@ -146,10 +146,21 @@ class Settings(_Strict):
     auth: AuthConfig | None = None
     debug_log_contents: bool = False
 
+    # Other names for configured models: a client name, or a glob (``claude-*``), → a model's key.
+    # A configured model's own name always wins; among aliases an exact name, then globs in order.
+    aliases: dict[str, str] = Field(default_factory=dict)
+
     @model_validator(mode="after")
     def _references(self) -> Settings:
         for name, m in self.models.items():
             _check_model(name, m, self)
+        for alias, model in self.aliases.items():
+            if not alias.strip():
+                raise ValueError("aliases: an alias must not be empty")
+            if alias in self.models:
+                raise ValueError(f"aliases.{alias}: is a configured model's own name")
+            if model not in self.models:
+                raise ValueError(f"aliases.{alias}: unknown model {model!r} (known: {sorted(self.models)})")
         if self.auth is not None:
             for i, key in enumerate(self.auth.keys):
                 for model in key.models or []:

@@ -57,7 +57,8 @@ async def serve(request: Request, dialect: Dialect) -> Response:
             job.request_id = request.state.request_id
             scope.model = job.model
             targets = state.router.route(job.model)
-            state.check_access(request, job.model)
+            scope.model = targets[0].model  # an alias counts as the configured model it names
+            state.check_access(request, targets[0].model)
             answer = Answer(dialect.new_id(), int(time.time()), job.model)
             async with _client_watch(request):
                 if job.stream:

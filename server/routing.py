@@ -8,6 +8,7 @@ template is read and compiled then, so a bad one stops start-up naming its key).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +59,31 @@ class Router:
             name: (self._targets[name], *(self._targets[fb] for fb in m.fallbacks))
             for name, m in settings.models.items()
         }
+        self._globs = [(a, m) for a, m in settings.aliases.items() if _is_glob(a)]
+        self._aliases = {a: m for a, m in settings.aliases.items() if not _is_glob(a)}
+
+    def resolve(self, model: str) -> str | None:
+        """The configured model a client's name stands for: itself, an exact alias, the first glob."""
+        if model in self._chains:
+            return model
+        found = self._aliases.get(model)
+        if found is None:
+            found = next((m for pattern, m in self._globs if fnmatchcase(model, pattern)), None)
+        return found
 
     def route(self, model: str) -> tuple[Target, ...]:
-        try:
-            return self._chains[model]
-        except KeyError:
-            raise ModelNotFound(
-                f"The model {model!r} does not exist or is not served by this proxy", param="model"
-            ) from None
+        """The chain for a model name or an alias of one; the targets carry the configured name."""
+        name = self.resolve(model)
+        if name is None:
+            raise ModelNotFound(f"The model {model!r} does not exist or is not served by this proxy", param="model")
+        return self._chains[name]
 
     def names(self) -> list[str]:
         return list(self._targets)
 
     def __contains__(self, model: str) -> bool:
         return model in self._targets
+
+
+def _is_glob(alias: str) -> bool:
+    return any(c in alias for c in "*?[")
