@@ -40,10 +40,10 @@ test -x "$VENV/bin/python" || "$PY_BASE" -m venv "$VENV"
 PIP=("$VENV/bin/pip" install --progress-bar off)
 "$VENV/bin/pip" install -q --upgrade pip >&2
 
-# torch's CPU build is not on PyPI. This machine's pip finds it in its find-links; elsewhere it
-# comes from PyTorch's own CPU index.
+# torch's CPU build is not on PyPI: PyTorch's own CPU index has it. Ask pip first, with its own
+# configuration (find-links, mirrors), whether it can already find it; only if not add that index.
 EXTRA=()
-if ! ls /opt/wheels/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then
+if ! "$VENV/bin/pip" install --no-deps --dry-run -q "$TORCH_REQ" >/dev/null 2>&1; then
     EXTRA=(--extra-index-url https://download.pytorch.org/whl/cpu)
 fi
 
