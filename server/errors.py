@@ -74,12 +74,6 @@ class PayloadTooLarge(ProxyError):
     default_code = "request_too_large"
 
 
-class UnsupportedMediaType(ProxyError):
-    status = 415
-    type = "invalid_request_error"
-    default_code = "unsupported_media_type"
-
-
 class RateLimited(ProxyError):
     status = 429
     type = "rate_limit_error"

@@ -181,16 +181,6 @@ def protect(known_secrets: Iterable[str], *, include_contents: bool = False) -> 
         formatter.include_contents = include_contents
 
 
-def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr for the root logger (tests, scripts; the server uses
-    ``uvicorn_log_config`` instead). Replaces earlier handlers, so calling it twice is harmless."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(level.upper())
-
-
 def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
     """``uvicorn.run(log_config=…)``: uvicorn applies it in every worker process."""
     return {
