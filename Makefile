@@ -54,8 +54,9 @@ test: install lint typecheck vllm-env prometheus checkov
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not vllm and not prometheus"
 
+# `make run MODEL=path/to/hf-dir-or.gguf [FAMILY=hermes]` serves another local model (scripts/local_model.py).
 run: install
-	$(BIN)/python -m scripts.run_local
+	$(BIN)/python -m scripts.run_local $(if $(MODEL),--model "$(MODEL)") $(if $(FAMILY),--family "$(FAMILY)")
 
 bench-parsers: install
 	$(BIN)/python -m bench.parsers

@@ -43,9 +43,10 @@ ended by the next ``<tool_call>``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
+from adapters.auto_gate import GateWeights
 from adapters.base import Constraint, Parser, ToolChoice, ToolSpec
 from adapters.calls import load_object
 from adapters.family import TemplateAdapter, call_schema, forced_tools
@@ -91,8 +92,10 @@ BLOCK_CLOSE = "\n</tool_call>"
 
 # What ``tool_choice: auto`` constrains (a model's ``family_options: {auto_policy: ...}``):
 # ``free``: nothing, the model's own text is parsed as it comes; ``triggered``: free text until the
-# model writes ``<tool_call>``, from there one schema-typed call per block (vLLM structural tag).
-AutoPolicy = Literal["free", "triggered"]
+# model writes ``<tool_call>``, from there one schema-typed call per block (vLLM structural tag);
+# ``gated``: the backend first decides call-or-text (``adapters/auto_gate.py``, weights in
+# ``auto_gate``); a call is then made as under ``required``, text is constrained as ``triggered``.
+AutoPolicy = Literal["free", "triggered", "gated"]
 AUTO_POLICIES: tuple[str, ...] = get_args(AutoPolicy)
 
 # How one forced call is constrained: ``json``, vLLM's JSON-schema mode (any whitespace between
@@ -119,7 +122,7 @@ def hermes_constraint(
     DESIGN §4), so one call is the default. ``max_calls > 1`` with parallel calls allowed: a regex
     for 1..``max_calls`` blocks, each an envelope typed by its tool's schema (``schema_regex``).
     """
-    if tool_choice.mode == "auto" and auto_policy == "triggered" and tools:
+    if tool_choice.mode == "auto" and auto_policy in ("triggered", "gated") and tools:
         return triggered_constraint(tools, parallel_tool_calls)
     allowed = forced_tools(tools, tool_choice)
     if not allowed:
@@ -175,11 +178,13 @@ class HermesAdapter(TemplateAdapter):
     ``max_parallel_calls`` > 1 lets a forced ``tool_choice`` produce that many calls (see
     ``hermes_constraint``); ``call_format`` says how a single forced call is typed (``json`` or
     ``regex``); ``auto_policy`` is what ``tool_choice: auto`` constrains (``free`` by default, as
-    every family; ``triggered`` keeps text free and makes a started call well-formed)."""
+    every family; ``triggered`` keeps text free and makes a started call well-formed; ``gated`` decides
+    with the ``auto_gate`` weights, see ``adapters/auto_gate.py``)."""
 
     name = "hermes"
     stop: tuple[str, ...] = ("<|im_end|>",)
     template = "hermes"
+    call_marker = "<tool_call>"  # what the ``auto`` gate scores at the start of the assistant turn
 
     def __init__(
         self,
@@ -189,6 +194,7 @@ class HermesAdapter(TemplateAdapter):
         max_parallel_calls: int = 1,
         auto_policy: AutoPolicy = "free",
         call_format: CallFormat = "json",
+        auto_gate: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(chat_template=chat_template, default_system=default_system)
         if auto_policy not in AUTO_POLICIES:
@@ -200,6 +206,9 @@ class HermesAdapter(TemplateAdapter):
             raise ValueError(f"call_format must be one of {CALL_FORMATS}, not {call_format!r}")
         self.auto_policy: AutoPolicy = auto_policy
         self.call_format: CallFormat = call_format
+        if (auto_policy == "gated") != (auto_gate is not None):
+            raise ValueError("auto_policy gated and auto_gate (its calibrated weights) go together")
+        self.auto_gate = GateWeights.from_options(auto_gate) if auto_gate is not None else None
 
     def constraint(
         self, tools: Sequence[ToolSpec], tool_choice: ToolChoice, *, parallel_tool_calls: bool = True

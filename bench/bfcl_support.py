@@ -42,6 +42,10 @@ CATEGORIES: tuple[str, ...] = (
     "live_simple",
     "live_multiple",
 )
+# Known but not run by default: 884 items whose answer is no call (the `auto` decision's hard case).
+EXTRA_CATEGORIES: tuple[str, ...] = ("live_irrelevance",)
+# Categories whose right answer is no call at all (they ship no possible answers).
+NO_CALL: frozenset[str] = frozenset({"irrelevance", "live_irrelevance"})
 # Older BFCL releases called simple_python just "simple"; accept both spellings.
 ALIASES: dict[str, str] = {"simple": "simple_python"}
 
@@ -98,8 +102,9 @@ class Entry:
 
 def resolve_category(name: str) -> str:
     category = ALIASES.get(name, name)
-    if category not in CATEGORIES:
-        raise UnknownCategory(f"unknown BFCL category {name!r}; known: {', '.join(CATEGORIES)}")
+    if category not in CATEGORIES + EXTRA_CATEGORIES:
+        known = ", ".join(CATEGORIES + EXTRA_CATEGORIES)
+        raise UnknownCategory(f"unknown BFCL category {name!r}; known: {known}")
     return category
 
 
@@ -122,7 +127,7 @@ def load_entries(category: str, limit: int | None = None, *, hint: bool = True) 
     category = resolve_category(category)
     questions = _json_lines(_data_file(f"{_VERSION_PREFIX}_{category}.json"))[:limit]
     answers: dict[str, Any] = {}
-    if category != "irrelevance":
+    if category not in NO_CALL:
         answer_rows = _json_lines(_data_file("possible_answer", f"{_VERSION_PREFIX}_{category}.json"))
         answers = {row["id"]: row["ground_truth"] for row in answer_rows}
     entries = []

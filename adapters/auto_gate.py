@@ -1,0 +1,121 @@
+"""The ``auto`` decision: call a tool or answer in text, decided before generation (pure, no I/O).
+
+A weak model left to itself under ``tool_choice: auto`` never opens a call (SmolLM2-135M: 0 of 400
+BFCL simple_python items), and a constraint that forces the choice makes it call always. So the
+decision is taken here, from measured signals, and the generation that follows is either the
+``required`` call (same prompt, same constraint, same accuracy) or free text:
+
+- **marker**: log P of the first token of the family's call marker (``<tool_call>`` → ``<``) at the
+  start of the assistant turn, and log P of the most likely first token; their difference is the
+  margin of "call" over the best text start. One extra one-token request to vLLM, whose prompt is
+  the answer's own prompt, so the prefill is shared through prefix caching when the answer is text.
+- **relevance**: lexical overlap between the latest request and the tools not yet called for it
+  (``adapters.relevance``).
+
+The decision is a linear score over these, ``call`` when it is above 0::
+
+    bias + margin·(lp_marker − lp_best) + marker·lp_marker + name_overlap·overlap + bm25·bm25
+
+The weights are calibrated per model on data (``bench/auto_gate_calibrate.py``; docs/accuracy.md)
+and configured per model: ``family_options: {auto_policy: gated, auto_gate: {bias: …, …}}``.
+A weight left at 0 drops its signal; with both marker weights at 0 no request is made at all.
+
+The backend supplies the scorer (``MarkerScorer``), so this module stays testable without vLLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from adapters.base import Message, ToolSpec
+from adapters.relevance import Relevance, current_request, relevance
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerScore:
+    """From one next-token distribution at the start of the assistant turn: log P of the marker's
+    first token, and log P of the most likely token (≥ the former)."""
+
+    marker: float
+    best: float
+
+
+# (prompt, marker) -> the scores above; the backend implements it with one vLLM request.
+MarkerScorer = Callable[[str, str], Awaitable[MarkerScore]]
+
+
+@dataclass(frozen=True, slots=True)
+class GateWeights:
+    """The linear decision rule; see the module docstring. All-zero weights with a positive bias
+    always call, with a negative bias never call."""
+
+    bias: float = 0.0
+    margin: float = 0.0
+    marker: float = 0.0
+    name_overlap: float = 0.0
+    bm25: float = 0.0
+
+    @property
+    def needs_marker(self) -> bool:
+        return self.margin != 0.0 or self.marker != 0.0
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> GateWeights:
+        """From a config mapping; unknown keys and non-numbers fail here, at config load."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"auto_gate: unknown key(s) {unknown}; known: {sorted(known)}")
+        values: dict[str, float] = {}
+        for key, value in options.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"auto_gate.{key}: expected a number, got {value!r}")
+            values[key] = float(value)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    relevance: Relevance
+    marker: MarkerScore | None  # None when the weights do not use it (no request was made)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    call: bool
+    score: float
+    features: Features
+
+
+def score(weights: GateWeights, features: Features) -> float:
+    total = weights.bias
+    total += weights.name_overlap * features.relevance.name_overlap + weights.bm25 * features.relevance.bm25
+    if features.marker is not None:
+        m = features.marker
+        total += weights.margin * (m.marker - m.best) + weights.marker * m.marker
+    return total
+
+
+async def decide(
+    weights: GateWeights,
+    *,
+    prompt: str,
+    marker: str,
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    scorer: MarkerScorer,
+) -> Decision:
+    """Call or answer, for a request under ``auto`` whose prompt (tools declared, no forcing
+    instruction) is ``prompt``. When every offered tool has already been called for the latest
+    request (an agent's turn after the tool results), answer: the gate would otherwise call the
+    same tool again and again; nothing is asked of the scorer then."""
+    rel = relevance(messages, tools)
+    _, called = current_request(messages)
+    if all(t.name in called for t in tools):
+        return Decision(False, float("-inf"), Features(rel, None))
+    found = await scorer(prompt, marker) if weights.needs_marker else None
+    features = Features(rel, found)
+    value = score(weights, features)
+    return Decision(value > 0.0, value, features)

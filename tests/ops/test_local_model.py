@@ -1,0 +1,109 @@
+"""``make run MODEL=… [FAMILY=…]`` (scripts/local_model.py): what gets served, under which family."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from adapters import REGISTRY
+from scripts import local_model
+from scripts.vllm_server import SERVED_NAME
+from server.config import load_settings
+
+CHATML = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+LLAMA3 = "<|start_header_id|>{{ role }}<|end_header_id|>\n\n{{ content }}<|eot_id|>"
+
+
+def hf_dir(root: Path, name: str, template: str | None, *, as_jinja: bool = False) -> Path:
+    d = root / name
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    if template is not None:
+        if as_jinja:
+            (d / "chat_template.jinja").write_text(template)
+        else:
+            (d / "tokenizer_config.json").write_text(json.dumps({"chat_template": template}))
+    return d
+
+
+def no_python() -> Path:
+    raise AssertionError("a Hugging Face directory needs no conversion")
+
+
+@pytest.mark.parametrize(
+    ("template", "family"),
+    [
+        (CHATML, "hermes"),
+        (CHATML + "{% if thinking %}<think>{% endif %}", "qwen3"),
+        (LLAMA3, "llama3_json"),
+        ("[INST] {{ content }} [/INST]", "mistral"),
+        ("[gMASK]<sop>", "glm4"),
+        ("plain {{ content }}", None),
+    ],
+)
+def test_family_is_read_off_the_chat_template(template: str, family: str | None) -> None:
+    assert local_model.guess_family(template) == family
+    assert family is None or family in REGISTRY
+
+
+def test_a_directory_is_served_as_is_with_the_guessed_family(tmp_path: Path) -> None:
+    d = hf_dir(tmp_path, "Qwen2.5-0.5B-Instruct", CHATML, as_jinja=True)
+    chosen = local_model.resolve(str(d), None, no_python)
+    assert chosen == local_model.LocalModel("qwen2.5-0.5b-instruct", d, "hermes")
+    # FAMILY= wins over the guess
+    assert local_model.resolve(str(d), "qwen3", no_python).family == "qwen3"
+
+
+def test_the_written_config_loads_and_routes_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = hf_dir(tmp_path, "Llama-3.2-1B-Instruct", LLAMA3)
+    chosen = local_model.resolve(str(d), None, no_python)
+    path = local_model.write_config(chosen, tmp_path / "cfg" / "run-model.yaml")
+    monkeypatch.delenv("VLLM_URL", raising=False)
+    settings = load_settings(path)
+    model = settings.models["llama-3.2-1b-instruct"]
+    assert (model.family, model.model, model.backend) == ("llama3_json", SERVED_NAME, "local")
+
+
+def test_a_gguf_is_converted_by_the_vllm_venv_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOOLRELAY_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "Tiny-Chat.Q4_K_M.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 60)
+    ran: list[Sequence[str]] = []
+
+    def fake_run(argv: Sequence[str]) -> str:
+        ran.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        hf_dir(out.parent, out.name, CHATML)
+        return f"{out}\n"
+
+    chosen = local_model.resolve(str(gguf), None, lambda: Path("/venv/bin/python"), fake_run)
+    assert chosen.name == "tiny-chat.q4_k_m" and chosen.family == "hermes"
+    (argv,) = ran
+    assert argv[0] == "/venv/bin/python" and argv[1].endswith("scripts/prepare_model.py")
+    assert argv[argv.index("--gguf") + 1] == str(gguf)
+    assert chosen.model_dir == tmp_path / "cache" / "models" / "tiny-chat.q4_k_m-64"
+
+
+@pytest.mark.parametrize("family", [None, "nonesuch"])
+def test_unknown_family_or_path_stops_with_a_message(tmp_path: Path, family: str | None) -> None:
+    d = hf_dir(tmp_path, "mystery", "plain {{ content }}")
+    with pytest.raises(SystemExit, match="FAMILY"):
+        local_model.resolve(str(d), family, no_python)
+    with pytest.raises(SystemExit, match="not a Hugging Face model directory"):
+        local_model.resolve(str(tmp_path / "missing"), "hermes", no_python)
+
+
+def test_make_run_passes_model_and_family_and_nothing_without_them() -> None:
+    def dry(*extra: str) -> str:
+        out = subprocess.run(
+            ["make", "-n", "-o", ".venv/.installed", "run", *extra], capture_output=True, text=True, check=True
+        ).stdout
+        return out.strip().splitlines()[-1]
+
+    assert dry().split() == [".venv/bin/python", "-m", "scripts.run_local"]
+    assert dry("MODEL=/m/x.gguf", "FAMILY=hermes").endswith('--model "/m/x.gguf" --family "hermes"')
