@@ -52,10 +52,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.base import Constraint, Parser, ToolChoice, ToolSpec
-from adapters.calls import loads_strict, schema_types
+from adapters.calls import loads_strict
 from adapters.family import TemplateAdapter, arguments_schema, forced_tools
 from adapters.parsing import BlockParser, Decoded
-from adapters.schema_regex import BOOLEAN, INTEGER, NUMBER, alternation, escape, json_regex
+from adapters.schema_regex import alternation, escape
+from adapters.xmlcalls import properties, value_regex, value_types
 
 DSML = "｜DSML｜"
 CALLS_BEGIN = f"<{DSML}function_calls>"
@@ -75,7 +76,7 @@ def typed_value(text: str, string: str | None, schema: Any) -> Any:
     """One parameter value (see the module docstring)."""
     if string == "true":
         return text
-    if isinstance(schema, Mapping) and schema_types(schema) == ["string"]:
+    if value_types(schema) == {"string"}:
         return text
     try:
         return loads_strict(text)
@@ -124,31 +125,22 @@ class DeepSeekV32Parser(BlockParser):
 # --------------------------------------------------------------------------- constraint
 
 
-def _value(schema: Any) -> tuple[str, str]:
-    """``(string attribute, value regex)`` of one parameter, typed by its schema."""
-    enum = schema.get("enum") if isinstance(schema, Mapping) else None
-    if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
-        return "true", alternation([escape(v) for v in enum])
-    types = schema_types(schema) if isinstance(schema, Mapping) else []
-    if not types or "string" in types:
-        return "true", "[^<]*"
-    simple = {"integer": INTEGER, "number": NUMBER, "boolean": BOOLEAN}
-    if len(types) == 1 and types[0] in simple:
-        return "false", simple[types[0]]
-    return "false", json_regex(schema)
+def _string_attribute(schema: Any) -> str:
+    """``string="true"`` where the schema lets the value be a string (or does not say), as the
+    encoding writes every string value; ``false`` for numbers, booleans, arrays, objects."""
+    types = value_types(schema)
+    return "true" if "string" in types or not types else "false"
 
 
 def _parameters_regex(tool: ToolSpec) -> str:
-    """The parameter lines of one invoke: required keys always, the others optional, schema order."""
-    schema = arguments_schema(tool)
-    props = schema.get("properties")
-    props = props if isinstance(props, Mapping) else {}
-    required = set(schema.get("required") or ())
+    """The parameter lines of one invoke: required keys always, the others optional, schema order;
+    each value typed by its schema (``xmlcalls.value_regex``: a string may hold anything but the
+    parameter's end tag)."""
+    props, required = properties(arguments_schema(tool))
     lines = []
     for key, sub in props.items():
-        string, value = _value(sub)
-        head = f'<{DSML}parameter name="{key}" string="{string}">'
-        line = escape(head) + value + escape(PARAM_END + "\n")
+        head = f'<{DSML}parameter name="{key}" string="{_string_attribute(sub)}">'
+        line = escape(head) + value_regex(sub, PARAM_END) + escape(PARAM_END + "\n")
         lines.append(line if key in required else f"({line})?")
     # the encoding writes the lines joined by newlines between the name line and the end tag, so
     # an invoke without parameters has an empty line there
