@@ -13,15 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-from scripts import procs
-from scripts.vllm_server import ROOT, VllmServer, cache_dir
+from scripts import local_model, procs
+from scripts.vllm_server import ROOT, VllmServer, cache_dir, ensure_env
 from server.shutdown import DEFAULT_GRACE
 
 USAGE = """
-toolrelay is ready: model "smollm2" (SmolLM2-135M-Instruct on CPU vLLM) at {base}
+toolrelay is ready: model "{model}" ({what} on CPU vLLM) at {base}
 
   curl -s {base}/chat/completions -H 'content-type: application/json' -d '{{
-    "model": "smollm2",
+    "model": "{model}",
     "messages": [{{"role": "user", "content": "What is the weather in Paris?"}}],
     "tools": [{{"type": "function", "function": {{"name": "get_weather",
       "parameters": {{"type": "object", "properties": {{"city": {{"type": "string"}}}}, "required": ["city"]}}}}}}],
@@ -29,9 +29,9 @@ toolrelay is ready: model "smollm2" (SmolLM2-135M-Instruct on CPU vLLM) at {base
 
   from openai import OpenAI
   client = OpenAI(base_url="{base}", api_key="unused")
-  reply = client.chat.completions.create(model="smollm2", messages=[...], tools=[...], tool_choice="required")
+  reply = client.chat.completions.create(model="{model}", messages=[...], tools=[...], tool_choice="required")
 
-  .venv/bin/python examples/weather_agent.py --base-url {base} --model smollm2
+  .venv/bin/python examples/weather_agent.py --base-url {base} --model {model}
 
 Logs: {logs}   Ctrl-C stops both.
 """
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vllm-port", type=int, default=8001)
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "local.yaml")
     ap.add_argument("--vllm-url", help="use this running vLLM (/v1 base, e.g. a GPU one) instead of starting one")
+    # make run MODEL=… FAMILY=…: any local Hugging Face directory or GGUF file (scripts/local_model.py)
+    ap.add_argument("--model", help="a Hugging Face model directory or .gguf file to serve instead of SmolLM2")
+    ap.add_argument("--family", help="its toolrelay family (default: read off its chat template)")
     # On stop toolrelay drains: in-flight requests finish (within the grace) before vLLM goes down.
     # No delay by default: locally no load balancer needs time to stop sending requests here.
     ap.add_argument("--shutdown-delay", type=float, default=0.0)
@@ -56,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _interrupt)
+    served = ("smollm2", "SmolLM2-135M-Instruct")
     vllm = VllmServer(port=args.vllm_port, log=logs / "vllm.log")
+    if args.model is not None:
+        chosen = local_model.resolve(args.model, args.family, ensure_env)
+        args.config = local_model.write_config(chosen, logs / "run-model.yaml")
+        served = (chosen.name, f"{chosen.model_dir.name}, family {chosen.family}")
+        vllm = VllmServer(port=args.vllm_port, log=logs / "vllm.log", model_dir=chosen.model_dir)
     relay = None
     try:
         vllm_url = args.vllm_url or vllm.base_url
@@ -85,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             cwd=ROOT,
         )
         procs.wait_http(f"http://127.0.0.1:{args.port}/ready", relay, 60, "toolrelay")
-        sys.stdout.write(USAGE.format(base=f"http://127.0.0.1:{args.port}/v1", logs=logs))
+        base = f"http://127.0.0.1:{args.port}/v1"
+        sys.stdout.write(USAGE.format(base=base, logs=logs, model=served[0], what=served[1]))
         sys.stdout.flush()
         while relay.poll() is None and (args.vllm_url is not None or (vllm.proc and vllm.proc.poll() is None)):
             time.sleep(0.5)
