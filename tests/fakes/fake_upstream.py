@@ -21,6 +21,8 @@ it answers in text. The *upstream model id* selects quirks, joined with ``+``, e
 - ``echo_key``: a 401 whose message echoes the Authorization header (as some gateways do)
 
 Every request body is recorded; ``GET /_requests`` returns them and ``DELETE /_requests`` clears.
+``GET /v1/models`` lists ``fake`` (what a readiness probe may ask). Any spec-valid body gets an
+answer: ``custom`` tools and non-function ``tool_choice`` objects are accepted and never called.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ def _err(status: int, message: str, type_: str = "invalid_request_error", code: 
     return JSONResponse({"error": {"message": message, "type": type_, "param": None, "code": code}}, status)
 
 
+def _function_names(tools: list[dict[str, Any]]) -> list[str]:
+    """The function tools' names (``custom`` tools have no function)."""
+    return [str(t["function"]["name"]) for t in tools if isinstance(t.get("function"), dict)]
+
+
 def _pick(tools: list[dict[str, Any]], word: str) -> str | None:
-    for t in tools:
-        name = t["function"]["name"]
-        if word in name.lower():
-            return str(name)
-    return None
+    return next((name for name in _function_names(tools) if word in name.lower()), None)
 
 
 def _cities(text: str) -> list[str]:
@@ -67,7 +70,7 @@ def plan(body: dict[str, Any]) -> tuple[str | None, list[tuple[str, dict[str, An
     question = question if isinstance(question, str) else "".join(p.get("text", "") for p in question)
     choice = body.get("tool_choice")
     weather, send = _pick(tools, "weather"), _pick(tools, "send")
-    if isinstance(choice, dict):
+    if isinstance(choice, dict) and choice.get("type") == "function":
         name = choice["function"]["name"]
         return None, [(name, {"location": (_cities(question) or ["Paris"])[0]})]
     if not tools or choice == "none":
@@ -79,20 +82,19 @@ def plan(body: dict[str, Any]) -> tuple[str | None, list[tuple[str, dict[str, An
         return None, [(weather, {"location": c}) for c in cities]
     if last["role"] == "tool":
         results = [m["content"] for m in messages if m["role"] == "tool"]
-        called = {c["function"]["name"] for m in messages for c in m.get("tool_calls") or []}
+        called = {c["function"]["name"] for m in messages for c in m.get("tool_calls") or [] if "function" in c}
         wants_send = "发给" in question or "send" in question.lower()
         if send and wants_send and send not in called:
             to = re.findall(r"(?:发给|send (?:it )?to )\s*(\w+)", question)
             return None, [(send, {"receiver": to[0] if to else "alan", "content": " ".join(map(str, results))})]
         return "Done: " + " ".join(map(str, results)), []
-    if choice == "required" or choice == "any":
-        name = tools[0]["function"]["name"]
-        return None, [(name, {"location": "Paris"})]
+    if (choice == "required" or choice == "any") and _function_names(tools):
+        return None, [(_function_names(tools)[0], {"location": "Paris"})]
     return f"You said: {question}", []
 
 
 def _check_quirk_rules(body: dict[str, Any], quirks: set[str]) -> JSONResponse | None:
-    names = [t["function"]["name"] for t in body.get("tools") or []]
+    names = _function_names(body.get("tools") or [])
     if "moonshot" in quirks:
         bad = [n for n in names if not re.match(r"^[a-z][A-Za-z0-9_-]{0,63}$", n)]
         if bad:
@@ -226,9 +228,13 @@ class FakeUpstream:
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/models", self.models),
                 Route("/_requests", self.recorded, methods=["GET", "DELETE"]),
             ]
         )
+
+    async def models(self, _: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "fake"}]})
 
     async def recorded(self, request: Request) -> Response:
         if request.method == "DELETE":
