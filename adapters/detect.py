@@ -5,7 +5,7 @@ written with, or the instructions that describe them. ``RULES`` lists them, most
 (Qwen3-Coder's ``<tool_call>`` holds ``<function=``, so it comes before hermes'); the first rule
 whose markers all occur in the template names the family and, where the template tells a variant
 apart, the ``family_options`` to configure (Kimi K2-Thinking's think blocks, DeepSeek V3's fenced
-arguments, GLM-4.6 beside 4.7). A ChatML template without any tool marker gets hermes, which then
+arguments, GLM-4.6 beside 4.7, Llama 4's layout). A ChatML template without any tool marker gets hermes, which then
 emulates tool calling. DeepSeek V3.2 ships no template: its ``encoding/encoding_dsv32.py`` names it.
 
 Pure: the caller reads the files (``detect_files`` takes their names, relative to the model
@@ -61,7 +61,7 @@ RULES: tuple[Rule, ...] = (
     Rule("glm4", ("<|observation|>",), "observation turns without arg_key (GLM-4 / ChatGLM3)"),
     Rule("mistral", ("[TOOL_CALLS]",), "[TOOL_CALLS] (Mistral)"),
     Rule("mistral", ("[AVAILABLE_TOOLS]",), "[AVAILABLE_TOOLS] (Mistral)"),
-    Rule("pythonic", ("<|python_start|>",), "python blocks (Llama 4)"),
+    Rule("pythonic", ("<|python_start|>",), "python blocks (Llama 4)", {"style": "llama4"}),
     Rule("pythonic", ("[func_name1(",), "Python call lists (Llama 3.2 pythonic)"),
     Rule("llama3_json", ("<|python_tag|>",), "<|python_tag|> (Llama 3.1-3.3)"),
     Rule("llama3_json", ("<|start_header_id|>", "ipython"), "ipython turns (Llama 3.x JSON calls)"),

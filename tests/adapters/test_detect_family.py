@@ -41,7 +41,7 @@ SNIPPETS: dict[str, tuple[str, str, dict[str, Any]]] = {
         "llama3_json",
         {},
     ),
-    "Llama 4 (python_start)": ("{{- '<|python_start|>' }}", "pythonic", {}),
+    "Llama 4 (python_start)": ("{{- '<|python_start|>' }}", "pythonic", {"style": "llama4"}),
     "DeepSeek V3 (fenced)": (
         "'<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name']"
         " + '\\n' + '```json' + '\\n' + tool['function']['arguments'] + '\\n' + '```' + '<｜tool▁call▁end｜>'",
