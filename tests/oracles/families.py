@@ -17,7 +17,18 @@ from typing import Any
 from adapters.base import Adapter, CallRecord, Message, ParsedMessage, ToolChoice, ToolSpec
 from bench import bfcl_support as bfcl
 
-ALL_FAMILIES = ("hermes", "qwen3", "llama3_json", "pythonic", "mistral", "deepseek_v3", "glm4", "glm45")
+ALL_FAMILIES = (
+    "hermes",
+    "qwen3",
+    "llama3_json",
+    "pythonic",
+    "mistral",
+    "deepseek_v3",
+    "glm4",
+    "glm45",
+    "kimi_k2",
+    "deepseek_v32",
+)
 _QUESTION = Message("user", "Please make the calls.")
 
 

@@ -14,7 +14,8 @@ can write all of them; all argument values are JSON values, which Python literal
 
 Dialects run too, built from the registered family's class: mistral v11 (``[TOOL_CALLS]name[ARGS]``)
 and v13, deepseek_v3's V3 form (``function`` + fenced JSON), glm4's ChatGLM3 form (``tool_call(...)``
-in a python block) and pythonic's Llama 4 style. A family that is not in ``adapters.REGISTRY`` yet is
+in a python block), pythonic's Llama 4 style and the thinking layouts of kimi_k2 (K2-Thinking) and
+deepseek_v32. A family that is not in ``adapters.REGISTRY`` yet is
 skipped (it runs as soon as it registers).
 """
 
@@ -46,6 +47,8 @@ DIALECTS: dict[str, tuple[str, dict[str, Any]]] = {
     "deepseek_v3-v3": ("deepseek_v3", {"dialect": "v3"}),
     "glm4-chatglm3": ("glm4", {"dialect": "chatglm3"}),
     "pythonic-llama4": ("pythonic", {"style": "llama4"}),
+    "kimi_k2-thinking": ("kimi_k2", {"thinking": True}),
+    "deepseek_v32-thinking": ("deepseek_v32", {"thinking": True}),
 }
 VARIANTS = (*fam.ALL_FAMILIES, *DIALECTS)
 
