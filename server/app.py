@@ -23,6 +23,7 @@ from server.config import Settings, load_settings
 from server.dialects.base import Dialect
 from server.dialects.chat import wire
 from server.dialects.checks import param_of
+from server.dialects.responses.store import open_store
 from server.dispatch import Dispatcher
 from server.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ProxyError
 from server.logs import RequestContext, config_secrets, protect
@@ -37,9 +38,13 @@ log = logging.getLogger("toolrelay")
 
 # Errors that happen before a route runs (unknown path, bad method) answer in the shape of the
 # door the path belongs to; the chat door's shape is OpenAI's, the default.
-DOORS: dict[str, Dialect] = {"/v1/chat/completions": doors.CHAT}
+DOORS: dict[str, Dialect] = {"/v1/chat/completions": doors.CHAT, "/v1/responses": doors.RESPONSES}
 ENDPOINTS = (
     "POST /v1/chat/completions",
+    "POST /v1/responses",
+    "GET /v1/responses/{id}",
+    "DELETE /v1/responses/{id}",
+    "GET /v1/responses/{id}/input_items",
     "GET /v1/models",
     "GET /health",
     "GET /ready",
@@ -83,6 +88,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
             backends=backends,
             dispatcher=Dispatcher(backends, metrics, settings.backends, settings.limits.max_in_flight),
             started_at=started_at,
+            response_store=open_store(settings.responses.store, config_secrets(settings)),
         )
         if keyring is not None:
             state.check_access = keyring.check_model
@@ -92,6 +98,8 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
             for backend in backends.values():
                 await backend.aclose()
             await client.aclose()
+            if state.response_store is not None:
+                await state.response_store.aclose()
             metrics.close()
 
     app = FastAPI(title="toolrelay", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)

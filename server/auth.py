@@ -90,6 +90,13 @@ class KeyRing:
             raise PermissionDenied(f"This API key may not use the model {model!r}.", param="model")
 
 
+def client_name(request: Request) -> str | None:
+    """Which client key made the request (its digest, hex), None without client keys: what the
+    Responses door's store records as a response's owner."""
+    key: ClientKey | None = request.scope.get("state", {}).get(_STATE_KEY)
+    return key.digest.hex() if key is not None else None
+
+
 class AuthMiddleware:
     """Plain ASGI: guards ``/v1/*`` with a ``KeyRing``; everything else passes untouched."""
 

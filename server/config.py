@@ -57,6 +57,9 @@ class UpstreamBackendConfig(_Strict):
     # Serve streamed requests from a non-streamed upstream call when tools are present
     # (some Doubao function-calling models cannot stream). None: the provider's default.
     stream_tools: bool | None = None
+    # POST /v1/responses for this backend's models: translated onto its chat API (every provider),
+    # or forwarded unchanged to its own /responses (a provider that speaks it: built-in tools work).
+    responses: Literal["translate", "passthrough"] = "translate"
 
     @field_validator("base_url")
     @classmethod
@@ -64,6 +67,12 @@ class UpstreamBackendConfig(_Strict):
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError(f"not an http(s) URL: {v!r}")
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _passthrough(self) -> UpstreamBackendConfig:
+        if self.responses == "passthrough" and self.provider not in ("openai", "generic"):
+            raise ValueError(f"responses: passthrough needs provider openai or generic (not {self.provider!r})")
+        return self
 
 
 class DnsDiscovery(_Strict):
@@ -139,12 +148,35 @@ class AuthConfig(_Strict):
     keys: list[ClientKey] = Field(default_factory=list)
 
 
+class ResponseStoreConfig(_Strict):
+    """Where ``POST /v1/responses`` keeps responses for ``previous_response_id`` and ``GET``.
+    ``url``: ``sqlite:///PATH`` (one host), ``redis://…``/``rediss://…`` or ``postgresql://…``
+    (several replicas share it); None: SQLite in ``$TOOLRELAY_CACHE`` or ``~/.cache/toolrelay``."""
+
+    enabled: bool = True
+    url: str | None = None
+    retention: float = Field(30 * 86400.0, gt=0)  # seconds a stored response is kept
+    max_items: int = Field(10_000, gt=0)  # SQLite: the oldest go beyond this many
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(sqlite:///.+|rediss?://.+|postgres(ql)?://.+)$", v):
+            raise ValueError(f"not a sqlite:///PATH, redis:// or postgresql:// URL: {v!r}")
+        return v
+
+
+class ResponsesConfig(_Strict):
+    store: ResponseStoreConfig = Field(default_factory=ResponseStoreConfig)
+
+
 class Settings(_Strict):
     backends: dict[str, BackendConfig]
     models: dict[str, ModelConfig]
     limits: Limits = Field(default_factory=Limits)
     auth: AuthConfig | None = None
     debug_log_contents: bool = False
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
 
     # Other names for configured models: a client name, or a glob (``claude-*``), → a model's key.
     # A configured model's own name always wins; among aliases an exact name, then globs in order.

@@ -59,6 +59,10 @@ async def serve(request: Request, dialect: Dialect) -> Response:
             targets = state.router.route(job.model)
             scope.model = targets[0].model  # an alias counts as the configured model it names
             state.check_access(request, targets[0].model)
+            # a door may hand a request on unchanged (the Responses door's ``responses: passthrough``)
+            passthrough = getattr(dialect, "passthrough", None)
+            if passthrough is not None and (forwarded := await passthrough(request, scope, body, job, targets)):
+                return forwarded  # type: ignore[no-any-return]
             answer = Answer(dialect.new_id(), int(time.time()), job.model)
             async with _client_watch(request):
                 if job.stream:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.requests import Request
@@ -13,6 +14,9 @@ from server.config import Settings
 from server.dispatch import Dispatcher
 from server.metrics import Metrics
 from server.routing import Router
+
+if TYPE_CHECKING:
+    from server.dialects.responses.store import ResponseStore
 
 
 def open_access(request: Request, model: str) -> None:
@@ -30,3 +34,5 @@ class AppState:
     started_at: float
     # 403 for a model the caller's key may not use (``KeyRing.check_model``)
     check_access: Callable[[Request, str], None] = open_access
+    # stored responses of the Responses door (None: ``responses.store.enabled: false``)
+    response_store: ResponseStore | None = None

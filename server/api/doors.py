@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from server.dialects.chat import ChatDialect
+from server.dialects.responses import ResponsesDialect, stored
 from server.pipeline import serve
 
 router = APIRouter()
 CHAT = ChatDialect()
+RESPONSES = ResponsesDialect()
 
 
 @router.post(
@@ -24,3 +26,11 @@ CHAT = ChatDialect()
 )
 async def chat_completions(request: Request) -> Response:
     return await serve(request, CHAT)
+
+
+@router.post("/v1/responses", response_model=None)
+async def responses(request: Request) -> Response:
+    return await serve(request, RESPONSES)
+
+
+router.include_router(stored.router)  # GET/DELETE /v1/responses/{id}, …/input_items

@@ -1,0 +1,54 @@
+"""``responses: passthrough``: a Responses request forwarded unchanged to a hosted API's own
+``/responses`` (built-in tools, encrypted reasoning, OpenAI-side storage keep working there).
+
+Only the model name is rewritten to the id at the backend; the answer, JSON or SSE, comes back as
+the API sent it. The backend's connection settings apply (key, headers, timeouts, error
+translation); the dispatcher's retries, circuits and fallbacks do not: a forwarded request is
+one attempt at the model's own backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.job import Job
+from server.routing import Target
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+async def forward(
+    request: Request, scope: Any, body: dict[str, Any], job: Job, targets: tuple[Target, ...]
+) -> Response | None:
+    from server.dialects.responses.decode import passthrough_backend
+
+    target = targets[0]
+    backend = passthrough_backend(request.app.state.toolrelay, target)
+    if backend is None:
+        return None
+    scope.backend = target.backend
+    url = httpx.URL(f"{backend.config.base_url}/responses")
+    outgoing = backend.endpoint.request(url, {**body, "model": target.upstream_model}, job.request_id)
+    if not job.stream:
+        data = await backend.endpoint.json(outgoing)
+        scope.outcome = "ok"
+        return Response(orjson.dumps(data), media_type="application/json")
+    opened = backend.endpoint.stream(outgoing)
+    chunks = await opened.__aenter__()
+
+    async def close() -> None:
+        await opened.__aexit__(None, None, None)
+
+    scope.on_close(close)
+
+    async def relay() -> Any:
+        async for chunk in chunks:
+            yield chunk
+        scope.outcome = "ok"
+
+    return scope.stream(relay(), SSE_HEADERS)  # type: ignore[no-any-return]
