@@ -1,13 +1,14 @@
 """A fake vLLM OpenAI server over real HTTP: ``/v1/completions`` streams recorded raw outputs token
-by token, as vLLM does with ``skip_special_tokens: false``; also ``/health``, ``/v1/models`` and a
-``/metrics`` with ``vllm:num_requests_running``.
+by token, as vLLM does with ``skip_special_tokens: false``; also ``/health``, ``/v1/models``, a
+``/metrics`` with ``vllm:num_requests_running`` and ``/tokenize`` (the count of the same tokenizer).
 
 It covers the families the CPU test model (SmolLM2) cannot produce. The model name a request sends
 picks the output: ``RECORDED[model]``, else ``default``, else a 404. Like vLLM it cuts the output
-at the first stop string (not included; finish_reason ``stop``) or after ``max_tokens`` tokens
-(``length``), and ends with a usage chunk when ``stream_options.include_usage`` is set. A model in
-``AFTER_RESULTS`` answers with that text instead once the prompt's last user turn carries hermes
-tool results (``<tool_response>``), so agents can finish a tool round trip. Test
+at the first stop string (not included; finish_reason ``stop``, ``stop_reason`` naming the string)
+or after ``max_tokens`` tokens (``length``), and ends with a usage chunk when
+``stream_options.include_usage`` is set. A model in ``AFTER_RESULTS`` answers with that text
+instead once the prompt's last user turn carries hermes tool results (``<tool_response>``), so
+agents can finish a tool round trip. Test
 controls: ``requests`` (every body received), ``fail_status`` (answer every completion with that
 HTTP error), ``delay`` (seconds between tokens), ``healthy`` (what ``/health`` says).
 """
@@ -67,6 +68,23 @@ RECORDED: dict[str, str] = {
         "<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
         '{"city":"Paris","days":2}<|call|>'
     ),
+    # Qwen3-Coder: prose, then one <function=…> block; values are text typed by the tool's schema
+    "qwen3_coder": (
+        "I will check the weather.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n"
+        "<parameter=days>\n2\n</parameter>\n</function>\n</tool_call><|im_end|>"
+    ),
+    # GLM-4.7: the prompt opened <think>, so the output starts inside the reasoning; compact tags
+    "glm47": (
+        "The user wants the weather in Paris for two days, so I call get_weather.</think>"
+        "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value>"
+        "<arg_key>days</arg_key><arg_value>2</arg_value></tool_call><|observation|>"
+    ),
+    # MiniMax-M2: the prompt opened <think>\n too; one <invoke> in a <minimax:tool_call> section
+    "minimax_m2": (
+        "The user wants the weather in Paris for two days, so I call get_weather.\n</think>\n\n"
+        '<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Paris</parameter>\n'
+        '<parameter name="days">2</parameter>\n</invoke>\n</minimax:tool_call>[e~['
+    ),
     "text": "Hello! It is sunny in Paris today.<|im_end|>",
 }
 
@@ -111,6 +129,7 @@ class FakeVllm:
                 Route("/v1/models", self.models),
                 Route("/health", self.health),
                 Route("/metrics", self.metrics),
+                Route("/tokenize", self.tokenize, methods=["POST"]),
             ]
         )
 
@@ -124,6 +143,10 @@ class FakeVllm:
 
     async def metrics(self, _: Request) -> Response:
         return PlainTextResponse(f'vllm:num_requests_running{{model_name="fake"}} {float(self.running)}\n')
+
+    async def tokenize(self, request: Request) -> Response:
+        count = len(tokens(str((await request.json()).get("prompt", ""))))
+        return JSONResponse({"count": count, "max_model_len": self.max_model_len, "tokens": list(range(count))})
 
     async def completions(self, request: Request) -> Response:
         body = await request.json()
@@ -149,13 +172,13 @@ class FakeVllm:
     async def _stream(self, body: dict[str, Any], raw: str) -> AsyncIterator[bytes]:
         stops = body.get("stop") or []
         stops = [stops] if isinstance(stops, str) else list(stops)
-        cut = min((i for i in (raw.find(s) for s in stops) if i >= 0), default=-1)
+        cut, matched = min(((raw.find(s), s) for s in stops if s in raw), default=(-1, None))
         text = raw if cut < 0 else raw[:cut]
         toks = tokens(text)
         limit = body.get("max_tokens", 16)  # vLLM's completions default
         reason = "stop"
         if isinstance(limit, int) and len(toks) > limit:
-            toks, reason = toks[:limit], "length"
+            toks, reason, matched = toks[:limit], "length", None
         cid, created = "cmpl-" + secrets.token_hex(8), int(time.time())
         head = {"id": cid, "object": "text_completion", "created": created, "model": body.get("model")}
         self.running += 1
@@ -165,9 +188,11 @@ class FakeVllm:
                     await asyncio.sleep(self.delay)
                 last = n == len(toks) - 1
                 choice = {"index": 0, "text": tok, "logprobs": None, "finish_reason": reason if last else None}
+                choice["stop_reason"] = matched if last else None
                 yield _frame({**head, "choices": [choice]})
             if not toks:
-                yield _frame({**head, "choices": [{"index": 0, "text": "", "finish_reason": reason}]})
+                choice = {"index": 0, "text": "", "finish_reason": reason, "stop_reason": matched}
+                yield _frame({**head, "choices": [choice]})
             if (body.get("stream_options") or {}).get("include_usage"):
                 prompt_tokens = len(tokens(str(body.get("prompt", ""))))
                 usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(toks)}

@@ -31,6 +31,9 @@ FAMILIES = [
     "kimi_k2",
     "deepseek_v32",
     "gpt_oss",
+    "qwen3_coder",
+    "glm47",
+    "minimax_m2",
 ]
 WEATHER = {
     "type": "function",
@@ -89,7 +92,7 @@ def test_family_calls_streamed_and_not(family: str, fake: tuple[FakeVllm, str]) 
                 finish = choice.finish_reason or finish
         assert [(names[i], json.loads(args[i])) for i in sorted(names)] == want
         assert finish == "tool_calls"
-        if family in ("qwen3", "gpt_oss"):  # the reasoning (gpt-oss: its analysis channel) is reasoning_content
+        if family in ("qwen3", "gpt_oss", "glm47", "minimax_m2"):  # reasoning (gpt-oss: analysis channel)
             assert "get_weather" in (getattr(reply.choices[0].message, "reasoning_content", None) or "")
         if family == "kimi_k2":  # the id the model wrote, as Kimi's template expects it back
             assert [c.id for c in reply.choices[0].message.tool_calls or ()] == ["functions.get_weather:0"]
