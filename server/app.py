@@ -38,9 +38,15 @@ log = logging.getLogger("toolrelay")
 
 # Errors that happen before a route runs (unknown path, bad method) answer in the shape of the
 # door the path belongs to; the chat door's shape is OpenAI's, the default.
-DOORS: dict[str, Dialect] = {"/v1/chat/completions": doors.CHAT, "/v1/responses": doors.RESPONSES}
+DOORS: dict[str, Dialect] = {
+    "/v1/messages": doors.ANTHROPIC,
+    "/v1/chat/completions": doors.CHAT,
+    "/v1/responses": doors.RESPONSES,
+}
 ENDPOINTS = (
     "POST /v1/chat/completions",
+    "POST /v1/messages",
+    "POST /v1/messages/count_tokens",
     "POST /v1/responses",
     "GET /v1/responses/{id}",
     "DELETE /v1/responses/{id}",
@@ -108,7 +114,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     _install_error_handlers(app)
     _install_schema(app)
     if keyring is not None:
-        app.add_middleware(AuthMiddleware, keyring=keyring)
+        app.add_middleware(AuthMiddleware, keyring=keyring, error_body=lambda path, err: door_for(path).error_body(err))
     protect(config_secrets(settings), include_contents=settings.debug_log_contents)
     # Outermost (added last): auth rejections get a request id and an access line too.
     app.add_middleware(RequestContext)

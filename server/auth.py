@@ -10,9 +10,11 @@ time taken says nothing about which key, or how much of one, matched.
 without credentials, and they reveal no model output.
 
 ``AuthMiddleware`` is a plain ASGI middleware (no body buffering, streams untouched): it
-answers a missing or wrong key with a 401 in the OpenAI shape before the body is read, and puts
-the matching key into ``scope["state"]`` for ``check_model``, which the chat route calls once it
-knows the model.
+answers a missing or wrong key with a 401 in the shape of the door the path belongs to (OpenAI's,
+or Anthropic's on ``/v1/messages``) before the body is read, and puts the matching key into
+``scope["state"]`` for ``check_model``, which the pipeline calls once it knows the model. The key
+comes as ``Authorization: Bearer KEY`` or, as the Anthropic SDKs and Claude Code send it,
+``x-api-key: KEY`` (that one wins when both are sent).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ErrorBody = Callable[[str, ProxyError], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +69,19 @@ class KeyRing:
         keys += [ClientKey(digest(k), f"env-{i}", None) for i, k in enumerate(plain)]
         return cls(keys) if keys else None
 
-    def identify(self, authorization: str | None) -> ClientKey:
-        """The key presented as ``Authorization: Bearer <key>``, or ``AuthenticationFailed``."""
-        if not authorization:
-            raise AuthenticationFailed("You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.")
-        scheme, _, presented = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            raise AuthenticationFailed("The Authorization header must be 'Bearer YOUR_KEY'.")
+    def identify(self, authorization: str | None, api_key: str | None = None) -> ClientKey:
+        """The key presented as ``x-api-key: <key>`` or ``Authorization: Bearer <key>``, or
+        ``AuthenticationFailed``."""
+        if api_key is not None and api_key.strip():
+            presented = api_key
+        elif not authorization:
+            raise AuthenticationFailed(
+                "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY' or 'x-api-key: YOUR_KEY'."
+            )
+        else:
+            scheme, _, presented = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not presented.strip():
+                raise AuthenticationFailed("The Authorization header must be 'Bearer YOUR_KEY'.")
         wanted = digest(presented.strip())
         found: ClientKey | None = None
         for key in self.keys:  # no early exit: every request costs the same comparisons
@@ -100,18 +109,19 @@ def client_name(request: Request) -> str | None:
 class AuthMiddleware:
     """Plain ASGI: guards ``/v1/*`` with a ``KeyRing``; everything else passes untouched."""
 
-    def __init__(self, app: ASGIApp, keyring: KeyRing) -> None:
+    def __init__(self, app: ASGIApp, keyring: KeyRing, error_body: ErrorBody = lambda _path, err: err.body()) -> None:
         self.app = app
         self.keyring = keyring
+        self.error_body = error_body  # (path, error) → the body in that door's shape
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PROTECTED_PREFIX):
             await self.app(scope, receive, send)
             return
         try:
-            key = self.keyring.identify(_header(scope, b"authorization"))
+            key = self.keyring.identify(_header(scope, b"authorization"), _header(scope, b"x-api-key"))
         except ProxyError as err:
-            await _reject(send, err)
+            await _reject(send, err, self.error_body(str(scope.get("path", "")), err))
             return
         scope.setdefault("state", {})[_STATE_KEY] = key
         await self.app(scope, receive, send)
@@ -124,8 +134,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _reject(send: Send, err: ProxyError) -> None:
-    body = orjson.dumps(err.body())
+async def _reject(send: Send, err: ProxyError, error_body: dict[str, Any]) -> None:
+    body = orjson.dumps(error_body)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if err.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="toolrelay"'))

@@ -5,12 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from server.dialects.anthropic import AnthropicDialect
+from server.dialects.anthropic.count import count_tokens
 from server.dialects.chat import ChatDialect
 from server.dialects.responses import ResponsesDialect, stored
 from server.pipeline import serve
 
 router = APIRouter()
 CHAT = ChatDialect()
+ANTHROPIC = AnthropicDialect()
 RESPONSES = ResponsesDialect()
 
 
@@ -26,6 +29,16 @@ RESPONSES = ResponsesDialect()
 )
 async def chat_completions(request: Request) -> Response:
     return await serve(request, CHAT)
+
+
+@router.post("/v1/messages", response_model=None)
+async def messages(request: Request) -> Response:
+    return await serve(request, ANTHROPIC)
+
+
+@router.post("/v1/messages/count_tokens", response_model=None)
+async def messages_count_tokens(request: Request) -> Response:
+    return await count_tokens(request, ANTHROPIC)
 
 
 @router.post("/v1/responses", response_model=None)
