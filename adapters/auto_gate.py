@@ -18,7 +18,8 @@ The decision is a linear score over these, ``call`` when it is above 0::
 
 The weights are calibrated per model on data (``bench/auto_gate_calibrate.py``; docs/accuracy.md)
 and configured per model: ``family_options: {auto_policy: gated, auto_gate: {bias: …, …}}``.
-A weight left at 0 drops its signal; with both marker weights at 0 no request is made at all.
+A weight left at 0 drops its signal; with both marker weights at 0 no request is made at all, and
+with non-negative marker weights none is made when the lexical part alone already says "text".
 
 The backend supplies the scorer (``MarkerScorer``), so this module stays testable without vLLM.
 """
@@ -60,6 +61,13 @@ class GateWeights:
     @property
     def needs_marker(self) -> bool:
         return self.margin != 0.0 or self.marker != 0.0
+
+    @property
+    def marker_only_lowers(self) -> bool:
+        """Both marker terms are ≤ 0 (log-probabilities, and the marker's is at most the best's), so
+        with non-negative weights they can only lower the score: a request the lexical part alone
+        leaves at or below 0 is answered in text without asking vLLM (no added latency)."""
+        return self.margin >= 0.0 and self.marker >= 0.0
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> GateWeights:
@@ -115,7 +123,9 @@ async def decide(
     _, called = current_request(messages)
     if all(t.name in called for t in tools):
         return Decision(False, float("-inf"), Features(rel, None))
-    found = await scorer(prompt, marker) if weights.needs_marker else None
-    features = Features(rel, found)
+    lexical = score(weights, Features(rel, None))
+    if not weights.needs_marker or (lexical <= 0.0 and weights.marker_only_lowers):
+        return Decision(lexical > 0.0, lexical, Features(rel, None))
+    features = Features(rel, await scorer(prompt, marker))
     value = score(weights, features)
     return Decision(value > 0.0, value, features)

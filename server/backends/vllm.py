@@ -20,11 +20,13 @@ from typing import Any
 import httpx
 
 from adapters.base import Adapter, Constraint, Parser
+from adapters.no_calls import parser_for
 from server.backends.base import Completion, Delta, Finish, StreamItem, Usage, collect, usage_from
 from server.backends.http import Endpoint, Unreachable
 from server.backends.normalize import client_stop, finish_reason
 from server.backends.replicas import Replica, ReplicaPool
 from server.backends.sse import decode_chunk, sse_events
+from server.backends.vllm_gate import AutoGate
 from server.config import VllmBackendConfig
 from server.errors import BadGateway, InvalidRequest, UpstreamError
 from server.job import Job, family_messages
@@ -45,6 +47,8 @@ class VllmBackend:
             headers["authorization"] = f"Bearer {config.api_key}"
         self.endpoint = Endpoint(name, client, config.timeouts, headers, config.api_key)
         self.pool = ReplicaPool(config.urls, client, interval=config.health_interval, timeout=config.timeouts.connect)
+        # tool_choice auto on a model with an auto gate: call or text is decided first (vllm_gate.py)
+        self.auto_gate = AutoGate(client, headers)
 
     # ------------------------------------------------------------------ request
 
@@ -88,6 +92,11 @@ class VllmBackend:
         replica = self.pool.pick()
         replica.in_flight += 1
         try:
+            constraint = await self.auto_gate.apply(
+                _adapter(target), body, constraint, replica_url=replica.base_url, model=target.model,
+                messages=family_messages(job), tools=job.tools, tool_choice=job.tool_choice,
+                parallel_tool_calls=job.parallel_tool_calls,
+            )  # fmt: skip
             body = await self._bounded(body, replica, target)
             request = self.endpoint.request(httpx.URL(f"{replica.base_url}/completions"), body, job.request_id)
             async with self.endpoint.stream(request) as chunks:
@@ -112,7 +121,6 @@ class VllmBackend:
         self, chunks: Any, job: Job, target: Target, constraint: Constraint | None
     ) -> AsyncGenerator[StreamItem, None]:
         adapter = _adapter(target)
-        tools = job.tools if job.tool_choice.mode != "none" else ()
         parsers: dict[int, Parser] = {}
         finished: set[int] = set()
         usage: Usage | None = None
@@ -124,7 +132,8 @@ class VllmBackend:
                 index = int(raw.get("index") or 0)
                 parser = parsers.get(index)
                 if parser is None:
-                    parser = parsers[index] = adapter.parser(tools)
+                    # under tool_choice none, call markup the model writes anyway is cut out (no_calls.py)
+                    parser = parsers[index] = parser_for(adapter, job.tools, job.tool_choice)
                     if constraint is not None:
                         for event in parser.feed(constraint.prefill):
                             yield Delta(index, event)

@@ -113,6 +113,21 @@ def test_marker_weights_ask_the_scorer_once_with_the_prompt_and_marker() -> None
     assert likely.calls == [("PROMPT", "<tool_call>")]
 
 
+def test_no_request_when_the_lexical_part_already_says_text() -> None:
+    # margin <= 0 always, so with a non-negative margin weight it can only lower the score
+    weights = GateWeights(bias=-1.0, margin=0.5, name_overlap=2.0)
+    scorer = FakeScorer(-0.1, -0.1)
+    unrelated = run_decide(weights, ask("Find the area of a triangle."), [BMI], scorer)
+    assert not unrelated.call and unrelated.features.marker is None and scorer.calls == []
+    related = run_decide(weights, ask("Find the area of a triangle."), [AREA], scorer)
+    assert related.call and related.features.marker == MarkerScore(-0.1, -0.1)
+    assert related.score == pytest.approx(-1.0 + 2.0 + 0.0)
+    # a negative marker weight could raise the score: then the scorer is always asked
+    asked = FakeScorer(-9.0, -1.0)
+    assert run_decide(GateWeights(bias=-1.0, marker=-1.0), ask("x y"), [BMI], asked).call
+    assert len(asked.calls) == 1
+
+
 def test_lexical_weights_alone_make_no_request() -> None:
     weights = GateWeights(bias=-0.5, name_overlap=1.0)
     scorer = FakeScorer(0.0, 0.0)
