@@ -10,9 +10,9 @@ A family takes part by adding ``tests/adapters/cases_<family>.py`` that defines:
 - golden prompts in ``tests/adapters/golden/<family>/<scenario>.txt`` for every scenario in
   ``RENDER_SCENARIOS`` (write them with ``UPDATE_GOLDEN=1``, then read every one by eye).
 
-Helpers here: feeding a parser with any split, ``chunk_deltas`` (events → OpenAI
-``chat.completion.chunk`` deltas) with ``check_delta_rules``, and ``summary`` (a parse without ids,
-for comparing streaming and one-shot results).
+Helpers here: feeding a parser with any split, ``check_delta_rules`` (the events through the real
+chat encoder into the shared reconstructor, ``tests.reconstruct``), and ``summary`` (a parse without
+ids, for comparing streaming and one-shot results).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from adapters.base import (
     ToolChoice,
     ToolSpec,
 )
+from server.backends.base import Delta, Finish
+from server.dialects.chat.stream import ChunkEncoder
+from tests.reconstruct import rebuild, sse_chunks
 
 DEFAULT_ID = re.compile(r"call_[A-Za-z0-9]{24}")
 
@@ -103,22 +106,6 @@ def summary(msg: ParsedMessage) -> Summary:
 # --------------------------------------------------------------------------- OpenAI delta rules
 
 
-def chunk_deltas(events: Sequence[Event]) -> list[dict[str, Any]]:
-    """The ``choices[0].delta`` objects a server builds from these events, one per event."""
-    out: list[dict[str, Any]] = []
-    for ev in events:
-        if isinstance(ev, TextDelta):
-            out.append({"content": ev.text})
-        elif isinstance(ev, ReasoningDelta):
-            out.append({"reasoning_content": ev.text})
-        elif isinstance(ev, ToolCallStart):
-            call = {"index": ev.index, "id": ev.id, "type": "function", "function": {"name": ev.name}}
-            out.append({"tool_calls": [call]})
-        elif isinstance(ev, ToolCallArgsDelta):
-            out.append({"tool_calls": [{"index": ev.index, "function": {"arguments": ev.fragment}}]})
-    return out
-
-
 def check_event_order(events: Sequence[Event]) -> None:
     """Start → ≥1 args → End per call, indices 0.. in order, nothing after End, rejects follow text."""
     open_index: int | None = None
@@ -150,39 +137,22 @@ def check_event_order(events: Sequence[Event]) -> None:
 
 
 def check_delta_rules(events: Sequence[Event], id_pattern: re.Pattern[str] = DEFAULT_ID) -> None:
-    """The OpenAI streaming rules for tool calls, checked on the chunk deltas built from ``events``.
+    """The OpenAI streaming rules, on what the real chat encoder writes for these events.
 
-    Per call: a fixed integer ``index``; ``id``, ``type`` and ``function.name`` exactly once, in its
-    first delta; then only ``function.arguments`` fragments, which concatenate (as the SDK does) to
-    the final arguments: a JSON object text. Also accumulates the message as the openai SDK's
-    stream helper would and compares it with ``ParsedMessage.from_events``.
+    The events go through ``server.dialects.chat.stream.ChunkEncoder`` into the one shared
+    reconstructor (``tests.reconstruct``), which asserts the delta rules as it reassembles the
+    message the way the SDK stream helpers do; the result must equal ``ParsedMessage.from_events``.
     """
     check_event_order(events)
-    calls: dict[int, dict[str, Any]] = {}
-    content: list[str] = []
-    reasoning: list[str] = []
-    for delta in chunk_deltas(events):
-        content.append(delta.get("content", ""))
-        reasoning.append(delta.get("reasoning_content", ""))
-        for tc in delta.get("tool_calls", []):
-            index = tc["index"]
-            assert isinstance(index, int)
-            if index not in calls:
-                assert set(tc) == {"index", "id", "type", "function"}, "first delta must carry id/type/name"
-                assert id_pattern.fullmatch(tc["id"]), f"bad call id {tc['id']!r}"
-                assert set(tc["function"]) == {"name"}
-                calls[index] = {"id": tc["id"], "name": tc["function"]["name"], "arguments": ""}
-            else:
-                assert set(tc) == {"index", "function"}, "id/type repeated after the first delta"
-                assert set(tc["function"]) == {"arguments"}, "name repeated after the first delta"
-                calls[index]["arguments"] += tc["function"]["arguments"]
-    ids = [c["id"] for c in calls.values()]
-    assert len(set(ids)) == len(ids), "call ids must be unique"
-    for c in calls.values():
-        assert isinstance(json.loads(c["arguments"]), dict), "arguments must be a JSON object"
+    encoder = ChunkEncoder("chatcmpl-conformance", 0, "m", legacy=False, include_usage=False)
+    frames = b"".join(encoder.encode(Delta(0, ev)) for ev in events) + encoder.encode(Finish(0, "stop"))
+    # split on "\n" only: str.splitlines also breaks at U+0085 and friends inside the JSON
+    [rebuilt] = rebuild(sse_chunks([*frames.decode().split("\n"), "data: [DONE]"])).values()
+    for call in rebuilt.calls:
+        assert id_pattern.fullmatch(call["id"]), f"bad call id {call['id']!r}"
     msg = ParsedMessage.from_events(events)
-    assert "".join(content) == msg.content and "".join(reasoning) == msg.reasoning
-    assert [(c["id"], c["name"], c["arguments"]) for c in calls.values()] == [
+    assert rebuilt.content == msg.content and rebuilt.reasoning == msg.reasoning
+    assert [(c["id"], c["name"], c["arguments"]) for c in rebuilt.calls] == [
         (c.id, c.name, c.arguments) for c in msg.tool_calls
     ]
 

@@ -13,6 +13,7 @@ import pytest
 from tests.fakes.fake_upstream import FakeUpstream
 from tests.proxy.conftest import UPSTREAM_KEY
 from tests.proxy.test_flows import PARALLEL_Q, QUESTION, SEND, WEATHER
+from tests.reconstruct import rebuild
 
 USER = [{"role": "user", "content": QUESTION}]
 
@@ -31,18 +32,8 @@ def _sse_chunks(http: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]
 
 
 def _calls_from_stream(chunks: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Reassemble tool calls as the SDK does, checking the delta rules on the way."""
-    calls: dict[int, dict[str, str]] = {}
-    for chunk in chunks:
-        for choice in chunk["choices"]:
-            for tc in choice["delta"].get("tool_calls") or []:
-                if tc["index"] not in calls:
-                    assert tc["id"] and tc["type"] == "function" and tc["function"]["name"]
-                    calls[tc["index"]] = {"id": tc["id"], "name": tc["function"]["name"], "arguments": ""}
-                else:
-                    assert "id" not in tc and "name" not in tc["function"]
-                calls[tc["index"]]["arguments"] += tc["function"].get("arguments", "")
-    return [calls[i] for i in sorted(calls)]
+    """Reassemble tool calls as the SDK does, checking the delta rules on the way (each call whole)."""
+    return rebuild(chunks)[0].calls
 
 
 @pytest.mark.parametrize("model", ["args-object", "no-id", "repeat-id", "index0", "tool-use", "end-turn"])
