@@ -132,9 +132,10 @@ def spread(entries: Sequence[bfcl.Entry], every: int) -> list[tuple[int, bfcl.En
 
 
 def interleaved(groups: Sequence[Sequence[tuple[int, bfcl.Entry]]]) -> list[tuple[int, bfcl.Entry]]:
-    """All groups' items ordered by how far along their own file they are, so that a run stopped
-    early still holds a sample spread over every file."""
-    keyed = [(k / max(1, len(g)), j, item) for j, g in enumerate(groups) for k, item in enumerate(g)]
+    """All groups' items in a low-discrepancy order (the k-th item of a group at the fractional part
+    of k·φ), so that a run stopped early still holds a sample spread over the whole of every file."""
+    golden = (5**0.5 - 1) / 2
+    keyed = [((k * golden) % 1.0, j, item) for j, g in enumerate(groups) for k, item in enumerate(g)]
     return [item for _, _, item in sorted(keyed, key=lambda t: (t[0], t[1]))]
 
 
