@@ -12,7 +12,9 @@ Parses: recorded completions (raw strings from harmony's docs and tests and from
 parser tests, sources beside each) are tokenized and parsed by ``parse_messages_from_completion_tokens``;
 its messages, read by the rules of ``adapters.gpt_oss`` (analysis → reasoning, recipient → call,
 the rest → content, texts of one kind joined by ``\\n``), must equal our parse of the same text,
-with and without its final stop marker (vLLM strips it), one-shot and streamed.
+with and without its final stop marker (vLLM strips it), one-shot and streamed. Generated
+completions (random sequences of reasoning, preambles, answers and calls in every header form those
+sources show) must agree with the package too.
 
 The package needs its ``o200k_base`` vocabulary offline: ``scripts/harmony_vocab.py`` builds it from
 npm's ``js-tiktoken`` into a cache directory once (session fixture), then ``TIKTOKEN_ENCODINGS_BASE``.
@@ -27,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.base import CallRecord, Message, ParsedMessage, ToolChoice, ToolSpec
 from adapters.gpt_oss import GptOssAdapter
@@ -415,3 +419,38 @@ def test_history_calls_read_back(encoding: Any) -> None:
     turn = full[len(prompt) :]
     assert turn.endswith("<|call|>")
     assert our_reading(adapter.parser([WEATHER]).parse(turn)) == harmony_reading(encoding, turn, True)
+
+
+_TEXT = st.text(st.sampled_from(list("ab Z9.,:;!?\"'{}[]<>/\\\n\t-_=") + ["é", "東", "🌧"]), max_size=40)
+# typed as PARSE_TOOLS declare them ("location" is a string), so schema coercion changes nothing
+_ARGS = st.fixed_dictionaries({}, optional={"location": _TEXT, "n": st.integers(), "flag": st.booleans()})
+_HEADERS = [  # the header forms seen in harmony's docs and tests: recipient after/before the channel
+    "<|channel|>commentary to=functions.{name} <|constrain|>json",
+    "<|channel|>commentary to=functions.{name}<|constrain|>json",
+    " to=functions.{name}<|channel|>commentary <|constrain|>json",
+    " to=functions.{name}<|channel|>commentary json",
+    "<|channel|>commentary to=functions.{name}",
+]
+
+
+@st.composite
+def completions(draw: st.DrawFn) -> str:
+    """A well-formed completion: reasoning, preambles, answers and calls in any order."""
+    parts = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["analysis", "commentary", "final", "call"]))
+        if kind == "call":
+            header = draw(st.sampled_from(_HEADERS)).format(name=draw(st.sampled_from(PARSE_TOOLS)).name)
+            body, end = json.dumps(draw(_ARGS), ensure_ascii=draw(st.booleans())), "<|call|>"
+        else:
+            header, body, end = f"<|channel|>{kind}", draw(_TEXT), "<|end|>"
+        parts.append(f"{header}<|message|>{body}{end}")
+    return "<|start|>assistant".join(parts)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=completions())
+def test_generated_completions_parse_as_harmony_parses_them(encoding: Any, text: str) -> None:
+    expected = harmony_reading(encoding, text, True)
+    assert our_reading(GptOssAdapter().parser(PARSE_TOOLS).parse(text)) == expected
+    assert our_reading(_streamed(text, len(text))) == expected
