@@ -160,7 +160,7 @@ async def in_call_order(items: AsyncIterator[StreamItem]) -> AsyncGenerator[Stre
     async for item in items:
         if not isinstance(item, Delta) or not isinstance(item.event, ToolCallStart | ToolCallArgsDelta | ToolCallEnd):
             if isinstance(item, Finish):
-                for late in _release(held.pop(item.choice, []), open_call, item.choice):
+                for late in _release(held, open_call, item.choice, final=True):
                     yield late
             yield item
             continue
@@ -173,22 +173,28 @@ async def in_call_order(items: AsyncIterator[StreamItem]) -> AsyncGenerator[Stre
         yield item
         if isinstance(item.event, ToolCallEnd):
             del open_call[item.choice]
-            for late in _release(held.pop(item.choice, []), open_call, item.choice):
+            for late in _release(held, open_call, item.choice):
                 yield late
 
 
-def _release(waiting: list[Delta], open_call: dict[int, int], choice: int) -> list[Delta]:
-    """Held events in call order: whole calls first, by index; an unfinished one stays open."""
+def _release(
+    held: dict[int, list[Delta]], open_call: dict[int, int], choice: int, *, final: bool = False
+) -> list[Delta]:
+    """Held events in call order: whole calls first, by index; an unfinished one stays open, and
+    the calls after it stay held (at the choice's finish nothing waits any more)."""
     by_index: dict[int, list[Delta]] = {}
-    for d in waiting:
+    for d in held.pop(choice, []):
         assert isinstance(d.event, ToolCallStart | ToolCallArgsDelta | ToolCallEnd)
         by_index.setdefault(d.event.index, []).append(d)
     out: list[Delta] = []
     for index in sorted(by_index):
         events = by_index[index]
         out.extend(events)
-        if not isinstance(events[-1].event, ToolCallEnd):
+        if not final and not isinstance(events[-1].event, ToolCallEnd):
             open_call[choice] = index
+            later = [d for i in sorted(by_index) if i > index for d in by_index[i]]
+            if later:
+                held[choice] = later
             break
     return out
 
