@@ -28,6 +28,9 @@ ALL_FAMILIES = (
     "glm45",
     "kimi_k2",
     "deepseek_v32",
+    "qwen3_coder",
+    "glm47",
+    "minimax_m2",
 )
 _QUESTION = Message("user", "Please make the calls.")
 
@@ -54,6 +57,11 @@ def raw_call_text(adapter: Adapter, tools: Sequence[ToolSpec], calls: Sequence[C
     prompt = adapter.render([_QUESTION], tools, auto, add_generation_prompt=True)
     turn = Message("assistant", None, tool_calls=tuple(calls))
     full = adapter.render([_QUESTION, turn], tools, auto, add_generation_prompt=False)
+    if not full.startswith(prompt):
+        # the prompt opens a reasoning block that a history turn only has when it carries
+        # reasoning (GLM-4.7, MiniMax-M2): the model thinks, then calls
+        turn = Message("assistant", None, tool_calls=tuple(calls), reasoning="I make the calls.")
+        full = adapter.render([_QUESTION, turn], tools, auto, add_generation_prompt=False)
     if not full.startswith(prompt):
         raise AssertionError(f"{adapter.name}: the history does not extend the generation prompt")
     raw = full[len(prompt) :]

@@ -14,9 +14,9 @@ can write all of them; all argument values are JSON values, which Python literal
 
 Dialects run too, built from the registered family's class: mistral v11 (``[TOOL_CALLS]name[ARGS]``)
 and v13, deepseek_v3's V3 form (``function`` + fenced JSON), glm4's ChatGLM3 form (``tool_call(...)``
-in a python block), pythonic's Llama 4 style and the thinking layouts of kimi_k2 (K2-Thinking) and
-deepseek_v32. A family that is not in ``adapters.REGISTRY`` yet is
-skipped (it runs as soon as it registers).
+in a python block), pythonic's Llama 4 style, the thinking layouts of kimi_k2 (K2-Thinking) and
+deepseek_v32, and glm47's GLM-4.6 layout and its prompt without thinking. A family that is not in
+``adapters.REGISTRY`` yet is skipped (it runs as soon as it registers).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ DIALECTS: dict[str, tuple[str, dict[str, Any]]] = {
     "pythonic-llama4": ("pythonic", {"style": "llama4"}),
     "kimi_k2-thinking": ("kimi_k2", {"thinking": True}),
     "deepseek_v32-thinking": ("deepseek_v32", {"thinking": True}),
+    "glm47-no-thinking": ("glm47", {"thinking": False}),
+    "glm47-4.6": ("glm47", {"dialect": "4.6"}),
 }
 VARIANTS = (*fam.ALL_FAMILIES, *DIALECTS)
 
