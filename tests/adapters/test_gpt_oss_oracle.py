@@ -219,7 +219,9 @@ def test_harmony_drops_the_same_reasoning_itself(encoding: Any) -> None:
 def _bfcl_sample() -> list[bfcl.Entry]:
     categories = ("simple_python", "multiple", "parallel", "parallel_multiple", "live_simple", "live_multiple")
     entries = [e for c in categories for e in bfcl.load_entries(c)[:SAMPLE]]
-    entries += [e for e in bfcl.load_entries("live_multiple") if not json.dumps(e.functions).isascii()][:SAMPLE]
+    entries += [
+        e for e in bfcl.load_entries("live_multiple") if not json.dumps(e.functions, ensure_ascii=False).isascii()
+    ][:SAMPLE]
     return entries
 
 
