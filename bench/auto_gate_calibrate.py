@@ -147,12 +147,14 @@ async def features(args: argparse.Namespace) -> None:
     if len(everies) == 1:
         everies = everies * len(args.categories)
     items = interleaved([spread(bfcl.load_entries(c), n) for c, n in zip(args.categories, everies, strict=True)])
+    done_ids = {r["id"] for r in _read(args.out)} if args.resume else set()
+    items = [(p, e) for p, e in items if e.id not in done_ids]
     gate = asyncio.Semaphore(args.concurrency)
     done = 0
     async with httpx.AsyncClient() as client:
         scorer = VllmMarkerScorer(client, args.base_url, args.model)
 
-        with open(args.out, "w", encoding="utf-8") as out:
+        with open(args.out, "a" if args.resume else "w", encoding="utf-8") as out:
 
             async def one(position: int, entry: bfcl.Entry) -> None:
                 nonlocal done
@@ -174,6 +176,24 @@ def refresh_relevance(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         entry = by_id[row["id"]]
         row.update(asdict(relevance(messages_of(entry), tool_specs(bfcl.to_openai_tools(entry.functions)))))
+
+
+def split_accuracy(report: dict[str, Any]) -> str:
+    """Per category of a ``bench/bfcl.py`` report: correct items on the calibration split (even
+    positions in the category file), the held-out split (odd) and in all, and how many items
+    ended in a call."""
+    positions = {e.id: i for c in report["categories"] for i, e in enumerate(bfcl.load_entries(c))}
+    lines = []
+    for category in report["categories"]:
+        items = [it for it in report["items"] if it["category"] == category]
+        parts = []
+        for name, keep in (("calibration", 0), ("held out", 1), ("all", None)):
+            chosen = [it for it in items if keep is None or positions[it["id"]] % 2 == keep]
+            right = sum(1 for it in chosen if it["valid"])
+            parts.append(f"{name} {right}/{len(chosen)}" + (f" ({right / len(chosen):.1%})" if chosen else ""))
+        called = sum(1 for it in items if it.get("answer"))
+        lines.append(f"  {category:18} " + " · ".join(parts) + f" · called {called}/{len(items)}")
+    return "\n".join(lines)
 
 
 def _read(path: str) -> list[dict[str, Any]]:
@@ -205,11 +225,19 @@ def main(argv: Iterable[str] | None = None) -> int:
     f.add_argument("--max-tokens", type=int, default=256)
     f.add_argument("--concurrency", type=int, default=2)
     f.add_argument("--out", required=True)
+    f.add_argument("--resume", action="store_true", help="keep the rows already in --out, add the missing ones")
     fit = sub.add_parser("fit")
     fit.add_argument("rows", nargs="+")
     fit.add_argument("--features", type=_csv, default=["margin", "name_overlap", "bm25"])
     fit.add_argument("--min-no-call", type=float, default=0.90, help="calibration irrelevance kept uncalled")
+    sp = sub.add_parser("splits", help="a bench/bfcl.py report's accuracy on each split")
+    sp.add_argument("reports", nargs="+")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    if args.step == "splits":
+        for path in args.reports:
+            with open(path, encoding="utf-8") as f:
+                sys.stdout.write(f"{path}\n{split_accuracy(json.load(f))}\n")
+        return 0
     if args.step == "features":
         asyncio.run(features(args))
         return 0

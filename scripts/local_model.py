@@ -6,8 +6,9 @@ converted once into a plain Hugging Face directory under the cache (``scripts/pr
 file's name and size so that a changed file is converted again.
 
 ``FAMILY`` is the toolrelay family that renders and parses the model's tool calls (``hermes``,
-``qwen3``, ``llama3_json``, ``mistral`` …). Left out, it is read off the model's chat template
-(``guess_family``); a template that none of the rules recognise stops with a message asking for it.
+``qwen3``, ``llama3_json``, ``mistral`` …). Left out, it is read off the model's chat template by
+``adapters.detect`` (as ``toolrelay detect-family`` does), with the ``family_options`` the template
+calls for; a template that no rule recognises stops with a message asking for it.
 
 The launcher then writes a config like ``config/local.yaml`` with one model, named after the
 directory or file (``Qwen2.5-0.5B-Instruct`` → ``qwen2.5-0.5b-instruct``), and serves it.
@@ -15,28 +16,17 @@ directory or file (``Qwen2.5-0.5B-Instruct`` → ``qwen2.5-0.5b-instruct``), and
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from adapters.detect import DSV32_ENCODING, TEMPLATE_FILES, Detection, detect_files
 from scripts.vllm_server import ROOT, SERVED_NAME, cache_dir
-
-# Chat-template fingerprints → family, first match wins (most specific first).
-FAMILY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("<|im_start|>", "<think>"), "qwen3"),
-    (("<|im_start|>",), "hermes"),
-    (("<|start_header_id|>",), "llama3_json"),
-    (("[AVAILABLE_TOOLS]",), "mistral"),
-    (("[INST]",), "mistral"),
-    (("<｜tool▁calls▁begin｜>",), "deepseek_v3"),
-    (("<arg_key>",), "glm45"),
-    (("[gMASK]",), "glm4"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +34,7 @@ class LocalModel:
     name: str  # what clients send as "model"
     model_dir: Path  # what vLLM serves
     family: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # family_options the template calls for
 
 
 def model_name(path: Path) -> str:
@@ -51,27 +42,11 @@ def model_name(path: Path) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-") or "local"
 
 
-def chat_template(model_dir: Path) -> str:
-    """The model's chat template: ``chat_template.jinja`` (recent transformers) or the
-    ``chat_template`` entry of ``tokenizer_config.json``."""
-    jinja = model_dir / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
-    config = model_dir / "tokenizer_config.json"
-    if config.is_file():
-        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
-        if isinstance(template, str):
-            return template
-        if isinstance(template, list):  # named templates: [{"name": "default", "template": …}, …]
-            return "\n".join(str(t.get("template", "")) for t in template if isinstance(t, dict))
-    return ""
-
-
-def guess_family(template: str) -> str | None:
-    for needles, family in FAMILY_RULES:
-        if all(n in template for n in needles):
-            return family
-    return None
+def detect(model_dir: Path) -> Detection | None:
+    """The family its chat template speaks (``toolrelay detect-family``'s reading of the files)."""
+    found = [n for n in (*TEMPLATE_FILES, DSV32_ENCODING) if (model_dir / n).is_file()]
+    files = {n: "" if n == DSV32_ENCODING else (model_dir / n).read_text(encoding="utf-8") for n in found}
+    return detect_files(files)
 
 
 Runner = Callable[[Sequence[str]], str]
@@ -99,22 +74,27 @@ def resolve(model: str, family: str | None, python: Callable[[], Path], run: Run
         raise SystemExit(f"MODEL={model}: not a Hugging Face model directory (with config.json) or a .gguf file")
     from adapters import REGISTRY
 
-    chosen = family or guess_family(chat_template(model_dir))
-    if chosen is None:
+    if family is not None:
+        if family not in REGISTRY:
+            raise SystemExit(f"FAMILY={family}: unknown; known: {sorted(REGISTRY)}")
+        return LocalModel(model_name(path), model_dir, family)
+    found = detect(model_dir)
+    if found is None:
         known = sorted(REGISTRY)
         raise SystemExit(f"MODEL={model}: cannot tell its family from its chat template; pass FAMILY=one of {known}")
-    if chosen not in REGISTRY:
-        raise SystemExit(f"FAMILY={chosen}: unknown; known: {sorted(REGISTRY)}")
-    return LocalModel(model_name(path), model_dir, chosen)
+    return LocalModel(model_name(path), model_dir, found.family, found.options)
 
 
 def write_config(model: LocalModel, path: Path) -> Path:
     """A config like ``config/local.yaml`` serving ``model`` (the family's defaults: ``auto`` free,
     as a tool-trained model wants; a weak model's ``auto_gate`` is calibrated per model, see
     docs/accuracy.md)."""
+    entry: dict[str, Any] = {"backend": "local", "model": SERVED_NAME, "family": model.family, "fallbacks": []}
+    if model.options:
+        entry["family_options"] = dict(model.options)
     config = {
         "backends": {"local": {"kind": "vllm", "urls": ["${VLLM_URL:-http://127.0.0.1:8001/v1}"]}},
-        "models": {model.name: {"backend": "local", "model": SERVED_NAME, "family": model.family, "fallbacks": []}},
+        "models": {model.name: entry},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

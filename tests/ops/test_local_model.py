@@ -15,7 +15,7 @@ from scripts.vllm_server import SERVED_NAME
 from server.config import load_settings
 
 CHATML = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-LLAMA3 = "<|start_header_id|>{{ role }}<|end_header_id|>\n\n{{ content }}<|eot_id|>"
+LLAMA3 = "<|start_header_id|>{{ role }}<|end_header_id|>\n\n{{ content }}<|eot_id|><|python_tag|>"
 
 
 def hf_dir(root: Path, name: str, template: str | None, *, as_jinja: bool = False) -> Path:
@@ -35,19 +35,27 @@ def no_python() -> Path:
 
 
 @pytest.mark.parametrize(
-    ("template", "family"),
+    ("template", "family", "options"),
     [
-        (CHATML, "hermes"),
-        (CHATML + "{% if thinking %}<think>{% endif %}", "qwen3"),
-        (LLAMA3, "llama3_json"),
-        ("[INST] {{ content }} [/INST]", "mistral"),
-        ("[gMASK]<sop>", "glm4"),
-        ("plain {{ content }}", None),
+        (CHATML, "hermes", {}),
+        (CHATML + "{% if tools %}<tool_call>{% endif %}<think>", "qwen3", {}),
+        (LLAMA3 + "ipython", "llama3_json", {}),
+        ("[AVAILABLE_TOOLS] {{ tools }} [INST] {{ content }} [/INST]", "mistral", {}),
+        ("<｜tool▁calls▁begin｜>```json", "deepseek_v3", {"dialect": "v3"}),
+        ("plain {{ content }}", None, {}),
     ],
 )
-def test_family_is_read_off_the_chat_template(template: str, family: str | None) -> None:
-    assert local_model.guess_family(template) == family
-    assert family is None or family in REGISTRY
+def test_family_is_read_off_the_chat_template(
+    tmp_path: Path, template: str, family: str | None, options: dict[str, str]
+) -> None:
+    d = hf_dir(tmp_path, "m", template)
+    if family is None:
+        with pytest.raises(SystemExit, match="FAMILY"):
+            local_model.resolve(str(d), None, no_python)
+        return
+    chosen = local_model.resolve(str(d), None, no_python)
+    assert (chosen.family, dict(chosen.options)) == (family, options)
+    assert family in REGISTRY
 
 
 def test_a_directory_is_served_as_is_with_the_guessed_family(tmp_path: Path) -> None:
@@ -66,6 +74,10 @@ def test_the_written_config_loads_and_routes_the_model(tmp_path: Path, monkeypat
     settings = load_settings(path)
     model = settings.models["llama-3.2-1b-instruct"]
     assert (model.family, model.model, model.backend) == ("llama3_json", SERVED_NAME, "local")
+    # options the template calls for go into the config, and the config loader accepts them
+    d3 = hf_dir(tmp_path, "DeepSeek-V3", "<｜tool▁calls▁begin｜>```json")
+    path3 = local_model.write_config(local_model.resolve(str(d3), None, no_python), tmp_path / "v3.yaml")
+    assert load_settings(path3).models["deepseek-v3"].family_options == {"dialect": "v3"}
 
 
 def test_a_gguf_is_converted_by_the_vllm_venv_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
