@@ -228,6 +228,7 @@ class FakeUpstream:
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/responses", self.responses, methods=["POST"]),
                 Route("/v1/models", self.models),
                 Route("/_requests", self.recorded, methods=["GET", "DELETE"]),
             ]
@@ -242,6 +243,47 @@ class FakeUpstream:
             self.headers.clear()
             return Response(status_code=204)
         return JSONResponse(self.requests)
+
+    async def responses(self, request: Request) -> Response:
+        """OpenAI's own Responses API, as far as ``responses: passthrough`` needs it: the request is
+        recorded (marked ``"_door": "responses"``) and answered with a canned response naming the
+        tools it was given, whole or as a short event stream."""
+        body = await request.json()
+        self.requests.append({**body, "_door": "responses"})
+        self.headers.append(dict(request.headers))
+        tools = [str(t.get("type")) for t in body.get("tools") or []]
+        message = {
+            "id": "msg_upstream",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": f"upstream saw tools {tools}", "annotations": []}],
+        }
+        response = {
+            "id": "resp_upstream",
+            "object": "response",
+            "created_at": 1,
+            "status": "completed",
+            "model": body.get("model"),
+            "output": [message],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": body.get("tools") or [],
+        }
+        if not body.get("stream"):
+            return JSONResponse(response)
+        events = [
+            {"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
+            {"type": "response.output_item.added", "output_index": 0, "item": message},
+            {"type": "response.output_item.done", "output_index": 0, "item": message},
+            {"type": "response.completed", "response": response},
+        ]
+
+        async def frames() -> Any:
+            for n, event in enumerate(events):
+                yield f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': n})}\n\n".encode()
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
 
     async def chat(self, request: Request) -> Response:
         body = await request.json()
