@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from openai.types.chat import ChatCompletionFunctionToolParam
 from pydantic import BaseModel, ConfigDict
 
 from tests.fakes.fake_vllm import AFTER_RESULTS, WEATHER_CITIES
@@ -24,7 +25,7 @@ WEATHER_PARAMETERS: dict[str, Any] = {
     "required": ["location"],
     "additionalProperties": False,
 }
-WEATHER_TOOL: dict[str, Any] = {
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": TOOL_NAME,

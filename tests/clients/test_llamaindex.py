@@ -9,9 +9,9 @@ from typing import Any
 
 import openai
 import pytest
-from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.agent.workflow import AgentOutput, FunctionAgent
 from llama_index.core.tools import FunctionTool
-from llama_index.llms.openai_like import OpenAILike
+from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 
 from tests.clients.common import TOOL_NAME, Route, weather_report
 from tests.clients.conftest import Relay
@@ -61,7 +61,7 @@ def test_function_agent_round_trip(relay: Relay, route: Route) -> None:
                 llm=_llm(relay, route, async_http_client=http),
                 system_prompt="Answer weather questions with the get_weather tool.",
             )
-            result = await agent.run(user_msg=route.question)
+            result: AgentOutput = await agent.run(user_msg=route.question)
         calls = [(c.tool_name, c.tool_kwargs) for c in result.tool_calls]
         return str(result), calls
 

@@ -22,7 +22,7 @@ ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 BASE: dict[str, Any] = {"model": MODEL, "messages": ASK}
 DROP = object()  # a patch value that removes the key
 
-WEATHER = {
+WEATHER: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_weather",
