@@ -261,8 +261,8 @@ def _choice_sentence(tool_choice: ToolChoice) -> str | None:
 
 
 class GptOssAdapter(TemplateAdapter):
-    """The gpt_oss family. Options: ``reasoning_effort`` (low | medium | high, ``minimal`` reads as
-    low; None leaves the line out), ``current_date`` (``YYYY-MM-DD``; None leaves it out, as
+    """The gpt_oss family. Options: ``reasoning_effort`` (low | medium | high; OpenAI's none/minimal
+    read as low, xhigh as high; None leaves the line out), ``current_date`` (``YYYY-MM-DD``; None leaves it out, as
     harmony's default system message does), ``model_identity``, ``knowledge_cutoff``.
     ``render(..., reasoning_effort=...)`` overrides the configured effort for one request. With
     ``chat_template`` (gpt-oss's own Jinja template) the template renders, and receives

@@ -43,8 +43,16 @@ FUNCTIONS_NOTE = "Calls to these tools must go to the commentary channel: 'funct
 JSON_TYPE = "<|constrain|>json"
 GENERATION_PROMPT = "<|start|>assistant"
 
-# OpenAI's reasoning_effort values and the level gpt-oss knows for each (it has no "minimal")
-EFFORTS: Mapping[str, str] = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
+# OpenAI's reasoning_effort values (all the chat door accepts) and the level gpt-oss knows for each:
+# it has only low/medium/high, and cannot turn reasoning off, so "none"/"minimal" read as low
+EFFORTS: Mapping[str, str] = {
+    "none": "low",
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+}
 
 
 def effort_level(value: str) -> str:

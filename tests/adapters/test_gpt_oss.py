@@ -97,6 +97,8 @@ def _effort_line(prompt: str) -> list[str]:
     ("high", None, ["Reasoning: high"]),
     ("low", "high", ["Reasoning: high"]),
     ("high", "minimal", ["Reasoning: low"]),  # OpenAI's "minimal": gpt-oss has no lower level than low
+    ("medium", "none", ["Reasoning: low"]),  # nor can it stop reasoning
+    ("low", "xhigh", ["Reasoning: high"]),
     (None, None, []),
     (None, "medium", ["Reasoning: medium"]),
 ])  # fmt: skip
@@ -112,7 +114,7 @@ def test_unknown_effort_is_refused_at_configuration_and_per_request() -> None:
     with pytest.raises(ValueError, match="reasoning_effort"):
         GptOssAdapter(reasoning_effort="extreme")
     with pytest.raises(TemplateError, match="reasoning_effort"):
-        ADAPTER.render([Message("user", "hi")], [], ToolChoice(), reasoning_effort="none")
+        ADAPTER.render([Message("user", "hi")], [], ToolChoice(), reasoning_effort="maximal")
 
 
 def test_current_date_and_identity_reach_the_system_message() -> None:
