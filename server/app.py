@@ -19,6 +19,7 @@ from server.api import doors, meta
 from server.auth import AuthMiddleware, KeyRing
 from server.backends.base import Backend
 from server.backends.registry import BACKEND_KINDS
+from server.backends.vllm import VllmBackend
 from server.config import Settings, load_settings
 from server.dialects.base import Dialect
 from server.dialects.chat import wire
@@ -86,6 +87,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
             name: BACKEND_KINDS[cfg.kind](name, cfg, client) for name, cfg in settings.backends.items()
         }
         metrics = Metrics.from_settings(settings, registry)
+        for backend in backends.values():
+            if isinstance(backend, VllmBackend):  # its auto gate's decisions (issue 17)
+                backend.auto_gate.observer = metrics.auto_decision
         app.state.toolrelay = state = AppState(
             settings=settings,
             router=router,
@@ -113,6 +117,11 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app.include_router(meta.router)
     _install_error_handlers(app)
     _install_schema(app)
+    # Innermost (added first): the doors' POST paths skip FastAPI's router.
+    app.add_middleware(
+        doors.DoorRoutes,
+        doors={"/v1/chat/completions": doors.CHAT, "/v1/messages": doors.ANTHROPIC, "/v1/responses": doors.RESPONSES},
+    )
     if keyring is not None:
         app.add_middleware(AuthMiddleware, keyring=keyring, error_body=lambda path, err: door_for(path).error_body(err))
     protect(config_secrets(settings), include_contents=settings.debug_log_contents)

@@ -16,7 +16,7 @@ import glob
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -28,8 +28,6 @@ UNKNOWN = "_unknown"
 OTHER = "other"
 UPSTREAM_FAMILY = "upstream"  # tool calls from a hosted API, which has no toolrelay family
 
-RequestOutcome = Literal["ok", "error", "cancelled"]
-CallOutcome = Literal["ok", "error"]
 REQUEST_OUTCOMES: tuple[str, ...] = ("ok", "error", "cancelled")
 CALL_OUTCOMES: tuple[str, ...] = ("ok", "error")
 TOOL_OUTCOMES: tuple[str, ...] = ("parsed", "repaired", "invalid", "dropped")  # adapters.base.Outcome
