@@ -22,9 +22,10 @@ import httpx
 from adapters.base import Adapter, Constraint, Parser
 from adapters.no_calls import parser_for
 from server.backends.base import Completion, Delta, Finish, StreamItem, Usage, collect, usage_from
+from server.backends.discovery import replica_pool
 from server.backends.http import Endpoint, Unreachable
 from server.backends.normalize import client_stop, finish_reason
-from server.backends.replicas import Replica, ReplicaPool
+from server.backends.replicas import Replica
 from server.backends.sse import decode_chunk, sse_events
 from server.backends.vllm_gate import AutoGate
 from server.config import VllmBackendConfig
@@ -46,7 +47,7 @@ class VllmBackend:
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
         self.endpoint = Endpoint(name, client, config.timeouts, headers, config.api_key)
-        self.pool = ReplicaPool(config.urls, client, interval=config.health_interval, timeout=config.timeouts.connect)
+        self.pool = replica_pool(name, config, client)  # fixed urls, or replicas found by DNS (discover)
         # tool_choice auto on a model with an auto gate: call or text is decided first (vllm_gate.py)
         self.auto_gate = AutoGate(client, headers)
 

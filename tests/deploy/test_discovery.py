@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
 from server.backends.discovery import DnsReplicaPool, DnsResolver, replica_pool, replica_url, split_host_port
 from server.backends.replicas import Replica, ReplicaPool
@@ -32,12 +34,32 @@ HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 TEXT = " ".join(f"t{i}" for i in range(40))
 
 
+class CountingVllm(FakeVllm):
+    """A fake vLLM that counts the health probes it answered (a test waits on them, not on a clock)."""
+
+    def __init__(self, default: str) -> None:
+        super().__init__(default=default)
+        self.probes = 0
+
+    async def health(self, request: Request) -> Response:
+        self.probes += 1
+        return await super().health(request)
+
+    def wait_probed(self, times: int = 2, timeout: float = 15) -> None:
+        """Until ``times`` more probes were answered: the last one saw the state set before the call."""
+        target = self.probes + times
+        deadline = time.monotonic() + timeout
+        while self.probes < target:
+            assert time.monotonic() < deadline, "toolrelay stopped probing"
+            time.sleep(0.05)
+
+
 @dataclass
 class Cluster:
     zone: Zone
     nameserver: str
     port: int
-    fakes: dict[str, FakeVllm]  # by address
+    fakes: dict[str, CountingVllm]  # by address
 
     def url(self, host: str) -> str:
         return replica_url(host, self.port)
@@ -50,7 +72,7 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     zone = Zone(NAME)
     port = port_free_on(HOSTS)
-    fakes = {host: FakeVllm(default=TEXT + "<|im_end|>") for host in HOSTS}
+    fakes = {host: CountingVllm(default=TEXT + "<|im_end|>") for host in HOSTS}
     with contextlib.ExitStack() as stack:
         nameserver = stack.enter_context(dns_server(zone))
         for host, fake in fakes.items():
@@ -277,8 +299,7 @@ def test_toolrelay_follows_dns(cluster: Cluster, tmp_path: Path) -> None:
     a, b, c = HOSTS
     discover = {"dns": NAME, "port": cluster.port, "interval": 0.2, "nameserver": cluster.nameserver}
     config = vllm_config(tmp_path / "relay.yaml", {"discover": discover})
-    if not _backend_uses_discovery(config):
-        pytest.skip("server/backends/vllm.py does not build its pool with discovery.replica_pool yet")
+    assert _backend_uses_discovery(config), "server/backends/vllm.py must build its pool with discovery.replica_pool"
     for fake in cluster.fakes.values():
         fake.delay = 0.02
     cluster.zone.set(a)
@@ -306,10 +327,19 @@ def test_toolrelay_follows_dns(cluster: Cluster, tmp_path: Path) -> None:
         after = cluster.counts()
         assert all(after[h] > before[h] for h in HOSTS), (before, after)
 
-        # c fails every completion: requests it gets move on to another replica, none is lost.
-        cluster.fakes[c].fail_status = 500
+        # c's engine dies while its server still answers: /health 503, every completion 500. Once a
+        # probe has seen it, c gets no request and none is lost; when it recovers it is back.
+        dead = cluster.fakes[c]
+        dead.healthy, dead.fail_status = False, 500
+        dead.wait_probed()
+        before = cluster.counts()
         assert asyncio.run(batch(9)) == [TEXT] * 9
-        cluster.fakes[c].fail_status = None
+        assert cluster.counts()[c] == before[c]
+        dead.healthy, dead.fail_status = True, None
+        dead.wait_probed()
+        before = cluster.counts()
+        assert asyncio.run(batch(12)) == [TEXT] * 12
+        assert cluster.counts()[c] > before[c]
 
         # b and c leave DNS while streams run on them: those finish, new requests go to a only.
         async def shrink() -> tuple[list[str], list[str], dict[str, int]]:
