@@ -36,7 +36,7 @@ def tool_use_id(call_id: str) -> str:
 def input_json(arguments: str) -> str:
     """The call's arguments as the JSON text of an object (``{}`` when they are none)."""
     try:
-        value = orjson.loads(arguments) if arguments.strip() else {}
+        value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return "{}"
     return arguments if isinstance(value, dict) else "{}"
