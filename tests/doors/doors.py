@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import httpx
 from openai.types.chat import ChatCompletionChunk
 
+from tests.anthropic.events import check_message, message_from_events
 from tests.clients.stream_rules import reassemble
 from tests.doors.cases import Case
 
@@ -269,4 +270,51 @@ class ResponsesDoor:
         return responses_answer(responses_events(events))
 
 
-DOORS: dict[str, Door] = {"chat": ChatDoor(), "responses": ResponsesDoor()}
+# ---------------------------------------------------------------------------- messages (Anthropic)
+
+_MESSAGES_STOP: dict[str, Stop] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+}
+
+
+def messages_answer(message: dict[str, Any]) -> Answer:
+    """An Anthropic ``message``, its rules checked (``tests/anthropic/events.check_message``)."""
+    check_message(message)
+    uses = [b for b in message["content"] if b["type"] == "tool_use"]
+    return Answer(
+        calls=[(b["name"], b["input"]) for b in uses],
+        ids=[b["id"] for b in uses],
+        text="".join(b["text"] for b in message["content"] if b["type"] == "text"),
+        reasoning="".join(b["thinking"] for b in message["content"] if b["type"] == "thinking"),
+        stop=_MESSAGES_STOP[message["stop_reason"]],
+    )
+
+
+class MessagesDoor:
+    name = "messages"
+    path = "/v1/messages"
+
+    def body(self, case: Case, *, stream: bool) -> dict[str, Any]:
+        return {
+            "model": case.model,
+            "max_tokens": 1024,
+            "messages": [{"role": "user", "content": case.question}],
+            "tools": [
+                {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
+                for t in case.tools
+            ],
+            "stream": stream,
+        }
+
+    def read(self, data: dict[str, Any]) -> Answer:
+        return messages_answer(data)
+
+    def read_stream(self, events: list[Event]) -> Answer:
+        # the event rules (block order, indices, deltas of the block's kind, one message_delta …)
+        return messages_answer(message_from_events([(e.name, e.data) for e in events]))
+
+
+DOORS: dict[str, Door] = {"chat": ChatDoor(), "responses": ResponsesDoor(), "messages": MessagesDoor()}
