@@ -202,7 +202,11 @@ class Adapter(Protocol):
         *,
         parallel_tool_calls: bool = True,
         add_generation_prompt: bool = True,
-    ) -> str: ...
+        reasoning_effort: str | None = None,
+    ) -> str:
+        """``reasoning_effort`` (the request's none…xhigh), for families whose prompt states it
+        (gpt-oss); the others' templates receive it as the variable of that name."""
+        ...
 
     def constraint(
         self, tools: Sequence[ToolSpec], tool_choice: ToolChoice, *, parallel_tool_calls: bool = True

@@ -64,15 +64,19 @@ class TemplateAdapter:
         *,
         parallel_tool_calls: bool = True,
         add_generation_prompt: bool = True,
+        reasoning_effort: str | None = None,
     ) -> str:
         declared = offered_tools(tools, tool_choice)
+        variables = dict(self.template_vars)
+        if reasoning_effort is not None:
+            variables.setdefault("reasoning_effort", reasoning_effort)  # a configured value wins
         instruction = choice_instruction(declared, tool_choice, parallel_tool_calls) if declared else None
         if self.chat_template is not None:
             msgs = _with_instruction(messages, instruction) if instruction else list(messages)
             # the family's variables (enable_thinking, date_string ...) reach a model's own template
             # too, as transformers passes extra keyword arguments on to apply_chat_template
             return render_with_template(
-                self.chat_template, msgs, declared, add_generation_prompt=add_generation_prompt, **self.template_vars
+                self.chat_template, msgs, declared, add_generation_prompt=add_generation_prompt, **variables
             )
         return render_with_template(
             bundled_template(self.template),
@@ -81,7 +85,7 @@ class TemplateAdapter:
             add_generation_prompt=add_generation_prompt,
             tool_instruction=instruction,
             **self.bundled_vars(declared),
-            **self.template_vars,
+            **variables,
         )
 
     def bundled_vars(self, declared: Sequence[ToolSpec]) -> Mapping[str, Any]:

@@ -197,6 +197,7 @@ class KimiK2Adapter(TemplateAdapter):
         *,
         parallel_tool_calls: bool = True,
         add_generation_prompt: bool = True,
+        reasoning_effort: str | None = None,
     ) -> str:
         return super().render(
             renumber_calls(messages),
@@ -204,6 +205,7 @@ class KimiK2Adapter(TemplateAdapter):
             tool_choice,
             parallel_tool_calls=parallel_tool_calls,
             add_generation_prompt=add_generation_prompt,
+            reasoning_effort=reasoning_effort,
         )
 
     def constraint(
