@@ -5,6 +5,7 @@ backend instead of assuming it is up, reporting readiness per backend."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.fakes.fake_upstream import FakeUpstream
-from tests.servers import free_port, spawn_toolrelay
+from tests.servers import spawn_toolrelay
 from tests.spec.conftest import write_config
 
 ENDPOINTS = ["/v1/chat/completions", "/v1/models"]
@@ -49,9 +50,12 @@ def _ready(entry: Any) -> bool:
 
 
 @pytest.fixture(scope="module")
-def dead_url() -> str:
-    """A loopback URL with nothing listening (a port just freed; nothing in these tests binds it)."""
-    return f"http://127.0.0.1:{free_port()}/v1"
+def dead_url() -> Iterator[str]:
+    """A loopback URL with nothing listening: the port stays bound (never listening) while the
+    tests run, so connections are refused and no server started meanwhile can take it."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}/v1"
 
 
 @pytest.fixture(scope="module")
