@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck run vllm-env prometheus checkov bench-parsers bench-perf clean
+.PHONY: install test test-fast lint typecheck run vllm-env prometheus store-servers checkov bench-parsers bench-perf clean
 
 $(STAMP): pyproject.toml tests/oracles/requirements.txt tests/clients/requirements-nodeps.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,13 +42,17 @@ vllm-env:
 prometheus:
 	bash scripts/install_prometheus.sh >/dev/null
 
+# Redis and PostgreSQL server binaries: the shared response-store tests start their own servers.
+store-servers:
+	bash scripts/install_store_servers.sh >/dev/null
+
 # checkov (scans deploy/k8s) in its own venv, cached in ~/.cache/toolrelay: it pins many packages.
 checkov:
 	bash scripts/checkov_env.sh >/dev/null
 
 # Every test: unit, conformance, oracles, real uvicorn + openai SDK, real vLLM, real Prometheus.
-test: install lint typecheck vllm-env prometheus checkov
-	TOOLRELAY_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q
+test: install lint typecheck vllm-env prometheus store-servers checkov
+	TOOLRELAY_REQUIRE_VLLM=1 TOOLRELAY_REQUIRE_STORES=1 $(BIN)/python -m pytest -q
 
 # The quick loop while developing: everything that needs no vLLM or Prometheus.
 test-fast: install
