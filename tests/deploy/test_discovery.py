@@ -25,6 +25,7 @@ from server.backends.discovery import DnsReplicaPool, DnsResolver, replica_pool,
 from server.backends.replicas import Replica, ReplicaPool
 from server.config import DnsDiscovery, parse_settings
 from server.errors import ServiceUnavailable
+from server.transport import Connections
 from tests.deploy.dns_server import Zone, dns_server
 from tests.deploy.harness import port_free_on, serve, stream_chat, toolrelay, vllm_config, wait_ok
 from tests.fakes.fake_vllm import FakeVllm
@@ -45,8 +46,9 @@ class CountingVllm(FakeVllm):
         self.probes += 1
         return await super().health(request)
 
-    def wait_probed(self, times: int = 2, timeout: float = 15) -> None:
-        """Until ``times`` more probes were answered: the last one saw the state set before the call."""
+    def wait_probed(self, times: int = 3, timeout: float = 15) -> None:
+        """Until ``times`` more probes were answered: the second saw the state set before the call,
+        and the third comes a probe interval later, when toolrelay has applied the second's answer."""
         target = self.probes + times
         deadline = time.monotonic() + timeout
         while self.probes < target:
@@ -275,11 +277,14 @@ def _backend_uses_discovery(config: Path) -> bool:
     settings = parse_settings(__import__("yaml").safe_load(config.read_text()))
 
     async def build() -> bool:
-        async with httpx.AsyncClient() as client:
-            backend = BACKEND_KINDS["vllm"]("local", settings.backends["local"], client)
+        connections = Connections()
+        try:
+            backend = BACKEND_KINDS["vllm"]("local", settings.backends["local"], connections)
             found = isinstance(getattr(backend, "pool", None), DnsReplicaPool)
             await backend.aclose()
             return found
+        finally:
+            await connections.aclose()
 
     return asyncio.run(build())
 

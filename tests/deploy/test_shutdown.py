@@ -34,10 +34,10 @@ from tests.deploy.harness import (
 from tests.fakes.fake_vllm import FakeVllm
 from tests.servers import ROOT
 
-WORDS = 80
+WORDS = 100
 TEXT = " ".join(f"w{i}" for i in range(WORDS))  # what every request must receive, whole
-TOKEN_DELAY = 0.04  # 80 tokens: a stream lasts over 3 s, longer than the shutdown delay below
-DELAY = 1.0
+TOKEN_DELAY = 0.04  # 100 tokens: a stream lasts 4 s, well past the shutdown delay below
+DELAY = 2.0
 GRACE = 20
 
 
@@ -93,7 +93,8 @@ async def _drain(relay: Toolrelay, streams: int, *, probe_from: float, errors: t
         late = None
         # New connections each time (no keep-alive): what a load balancer's probe does.
         async with httpx.AsyncClient(timeout=5, limits=httpx.Limits(max_keepalive_connections=0)) as probe:
-            while (now := time.monotonic() - t0) < DELAY * 0.8:
+            # Probes end well inside the delay: one sent near its end could reach a closed listener.
+            while (now := time.monotonic() - t0) < DELAY * 0.5:
                 if now >= probe_from:
                     seen.ready_probes.append((now, (await probe.get(f"{relay.url}/ready")).status_code))
                     if late is None:
