@@ -52,12 +52,15 @@ async def serve(request: Request, dialect: Dialect) -> Response:
     state = app_state(request)
     try:
         async with RequestScope(state, dialect.name) as scope:
+            # the access log line names the door, the model and the backend (server.logs.RequestContext)
+            request.state.log_fields = fields = {"dialect": dialect.name}
             body = await read_body(request, state.settings.limits.max_body_bytes)
             job, context = await dialect.decode(request, body, state.settings.limits)
             job.request_id = request.state.request_id
             scope.model = job.model
             targets = state.router.route(job.model)
             scope.model = targets[0].model  # an alias counts as the configured model it names
+            fields["model"] = scope.model
             state.check_access(request, targets[0].model)
             # a door may hand a request on unchanged (the Responses door's ``responses: passthrough``)
             passthrough = getattr(dialect, "passthrough", None)
@@ -69,7 +72,7 @@ async def serve(request: Request, dialect: Dialect) -> Response:
                     items, target = await state.dispatcher.stream(job, targets)
                 else:
                     completion, target = await state.dispatcher.complete(job, targets)
-            scope.backend = target.backend
+            scope.backend = fields["backend"] = target.backend
             if not job.stream:
                 _count(state, target, completion)
                 payload = await dialect.respond(completion, answer, context)

@@ -254,3 +254,10 @@ def test_passthrough_forwards_unchanged(http: httpx.Client, relay: Relay, stream
     sent = relay.upstream.requests[-1]
     assert sent == {**body, "model": "fake", "_door": "responses"}
     assert relay.upstream.headers[-1]["authorization"].startswith("Bearer sk-upstream")
+
+
+def test_the_access_log_names_the_door(http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="toolrelay.access"):
+        assert _post(http, {"model": "hosted", "input": "hi", "store": False}).status_code == 200
+    lines = [r for r in caplog.records if r.name == "toolrelay.access" and getattr(r, "path", "") == "/v1/responses"]
+    assert lines and (lines[-1].dialect, lines[-1].model, lines[-1].backend) == ("responses", "hosted", "hosted")  # type: ignore[attr-defined]
