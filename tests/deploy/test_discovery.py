@@ -247,6 +247,25 @@ def test_a_dns_failure_keeps_the_set_and_nxdomain_empties_it(cluster: Cluster) -
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        ({"kind": "vllm"}, "backends.local: urls: at least one replica URL is required (or discover:"),
+        ({"kind": "vllm", "urls": ["http://h:1/v1"], "discover": {"dns": NAME}}, "backends.local: urls and discover:"),
+        ({"kind": "vllm", "discover": {"dns": NAME, "port": 0}}, "backends.local.discover.port:"),
+        ({"kind": "vllm", "discover": {"dns": NAME, "interval": 0}}, "backends.local.discover.interval:"),
+        ({"kind": "vllm", "discover": {"dns": NAME, "nameserver": "a b"}}, "backends.local.discover.nameserver:"),
+        ({"kind": "vllm", "discover": {"dns": NAME, "ttl": 5}}, "backends.local.discover.ttl:"),
+    ],
+)
+def test_a_bad_discover_config_names_the_key(backend: dict[str, object], message: str) -> None:
+    from server.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"backends": {"local": backend}, "models": {"m": {"backend": "local", "family": "hermes"}}})
+    assert str(err.value).startswith(message), str(err.value)
+
+
 def test_pool_choice_follows_the_config() -> None:
     base = {"models": {"m": {"backend": "local", "family": "hermes"}}}
     fixed = parse_settings({"backends": {"local": {"kind": "vllm", "urls": ["http://h:1/v1"]}}, **base})
