@@ -9,10 +9,16 @@ markup is cut out of the text stream before the family's parser sees it:
   everything from the start marker to the end marker; a block left open runs to the end;
 - families whose call section runs to the end of the message: from the marker on
   (``[TOOL_CALLS]`` for mistral, ``<|python_tag|>`` for llama3_json);
+- gpt_oss, whose calls are whole harmony messages told apart by their header's recipient
+  (``to=functions.X``): its own parser finds them, and drops them (``StreamParser.drop_calls``);
 - families with no marker at all (pythonic's bare ``[f(x=1)]``, glm4's name line) cannot be told
   from text and are left alone.
 
-``parser_for`` is the one entry point: the family's parser, wrapped under ``none``.
+Only content is stripped: a reasoning section (``<think>…</think>``, ``[THINK]…[/THINK]``) is never
+read for calls, so call markup the model thinks about stays in ``reasoning_content`` as written
+(the stripper is the parser's ``content_filter``, which sees text after the reasoning section).
+
+``parser_for`` is the one entry point: the family's parser, set up for ``none``.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from adapters.base import Adapter, Event, ParsedMessage, Parser, ToolChoice, ToolSpec
-from adapters.parsing import BlockParser
+from adapters.parsing import BlockParser, StreamParser
 from adapters.scan import MarkerSet, UntilMarker
 
 # Families whose call section has a start marker and runs to the end of the message.
 TO_END_MARKERS: dict[str, str] = {"mistral": "[TOOL_CALLS]", "llama3_json": "<|python_tag|>"}
+# Families whose parser knows a call by its message header, not by a text marker: it drops them.
+DROPS_CALLS = frozenset({"gpt_oss"})
 
 
 class MarkupStripper:
@@ -72,7 +80,8 @@ class MarkupStripper:
 
 
 class NoCallsParser:
-    """A family parser (built without tools) behind a ``MarkupStripper``."""
+    """A family parser (built without tools) behind a ``MarkupStripper``, for a parser that is no
+    ``StreamParser`` (every registered family's is one; see ``parser_for``)."""
 
     def __init__(self, inner: Parser, stripper: MarkupStripper) -> None:
         self._inner = inner
@@ -113,4 +122,8 @@ def parser_for(adapter: Adapter, tools: Sequence[ToolSpec], tool_choice: ToolCho
         return adapter.parser(tools)
     inner = adapter.parser(())
     stripper = stripper_for(adapter)
+    if isinstance(inner, StreamParser):
+        inner.content_filter = stripper  # content only: reasoning is never read for calls
+        inner.drop_calls = adapter.name in DROPS_CALLS
+        return inner
     return inner if stripper is None else NoCallsParser(inner, stripper)

@@ -15,7 +15,10 @@
   made an object, emits ``raw`` as ``TextDelta`` followed by ``CallRejected``.
 
 Subclasses implement ``_consume(delta)`` (content after any reasoning) and ``_end()`` (flush at the
-end of the message). ``BlockParser`` is a complete subclass for formats whose calls sit between a
+end of the message). Two switches serve ``tool_choice: none`` (``no_calls.py``): ``content_filter``
+sees content text before ``_consume`` (never the reasoning section, where call markup is thought,
+not a call), and ``drop_calls`` makes ``_call`` drop a call-shaped span instead of emitting it or
+its raw text. ``BlockParser`` is a complete subclass for formats whose calls sit between a
 start and an end marker (hermes ``<tool_call>…</tool_call>``, glm45, deepseek): a family only
 supplies the markers and ``decode(body, complete)``.
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.base import (
     CallRejected,
@@ -86,11 +89,24 @@ class Decoded:
 IdFactory = Callable[[], str]
 
 
+class ContentFilter(Protocol):
+    """Rewrites the content text stream (``no_calls.MarkupStripper``): ``feed`` returns what passes
+    now, ``finish`` what it still held when the message ended."""
+
+    def feed(self, delta: str) -> str: ...
+
+    def finish(self) -> str: ...
+
+
 class StreamParser(abc.ABC):
     """Shared machinery of an incremental parser; see the module docstring."""
 
     #: ``(open, close)`` of a reasoning section allowed at the very start of the message, or None.
     reasoning_markers: tuple[str, str] | None = None
+    #: ``tool_choice: none`` (``no_calls.parser_for``): content passes this filter first, and
+    #: call-shaped spans the parser finds are dropped whole.
+    content_filter: ContentFilter | None = None
+    drop_calls: bool = False
 
     def __init__(
         self,
@@ -120,18 +136,22 @@ class StreamParser(abc.ABC):
             if self._rstate != "done":
                 delta = self._feed_reasoning(delta)
             if delta:
-                self._consume(delta)
+                self._content_in(delta)
         return self._take()
 
     def finish(self) -> list[Event]:
         if self._rstate == "pre":
             self._rstate = "done"
             if self._rbuf:
-                self._consume(self._rbuf)
+                self._content_in(self._rbuf)
         elif self._rstate == "in":
             self._reasoning(self._rbuf)  # reasoning cut off by max_tokens
             self._rstate = "done"
         self._rbuf = ""
+        if self.content_filter is not None:
+            rest = self.content_filter.finish()
+            if rest:
+                self._consume(rest)
         self._end()
         self._flush_text()
         return self._take()
@@ -141,6 +161,12 @@ class StreamParser(abc.ABC):
         events = self.feed(text)
         events += self.finish()
         return ParsedMessage.from_events(events)
+
+    def _content_in(self, delta: str) -> None:
+        if self.content_filter is not None:
+            delta = self.content_filter.feed(delta)
+        if delta:
+            self._consume(delta)
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -171,6 +197,9 @@ class StreamParser(abc.ABC):
 
     def _call(self, decoded: Decoded | None, raw: str) -> None:
         """Emit one call, or ``raw`` as text plus ``CallRejected`` when it cannot be a call."""
+        if self.drop_calls:
+            self._content.boundary()  # the span is gone; whitespace around it is layout
+            return
         if decoded is None:
             self._reject(None, Outcome.INVALID, raw)
             return

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 
 import pytest
 
 from adapters import REGISTRY
 from adapters.base import ParsedMessage, TextDelta, ToolChoice, ToolSpec
-from adapters.no_calls import MarkupStripper, parser_for
+from adapters.no_calls import TO_END_MARKERS, MarkupStripper, parser_for
+from adapters.parsing import BlockParser
+from tests.adapters.conformance import Case
 from tests.adapters.tools_common import TOOLS
 
 NONE = ToolChoice("none")
@@ -94,3 +97,69 @@ def test_stripper_is_incremental() -> None:
     assert s.feed("y</tool_") == ""
     assert s.feed("call> b") == " b"
     assert s.finish() == ""
+
+
+# --------------------------------------------------------------------------- every family
+
+MARKUP = {"gpt_oss": "to=functions.", **TO_END_MARKERS}
+# calls written without markup (pythonic's list, glm4's name line, llama3_json's bare object) cannot
+# be told from text: left alone, so their parser's rejection of an unknown name shows
+NO_MARKER = {"pythonic", "glm4", "llama3_json"}
+
+
+def family_cases(family: str) -> tuple[list[ToolSpec], list[Case]]:
+    module = importlib.import_module(f"tests.adapters.cases_{family}")
+    return module.TOOLS, module.CASES
+
+
+def markup_of(family: str) -> str | None:
+    probe = REGISTRY[family].parser(())
+    return probe.start if isinstance(probe, BlockParser) and probe.start else MARKUP.get(family)
+
+
+@pytest.mark.parametrize("family", sorted(REGISTRY))
+def test_every_family_under_none_keeps_reasoning_and_drops_its_calls(family: str) -> None:
+    """Each family's own conformance texts under ``none``: no call comes back; the reasoning is the
+    family's reasoning as written (markup thought about there is not a call); content carries none
+    of the family's call markup; a text without calls reads as the family's parser reads it; any
+    split gives the same message."""
+    tools, cases = family_cases(family)
+    adapter = REGISTRY[family]
+    marker = markup_of(family)
+    for case in cases:
+        want = adapter.parser(tools).parse(case.text)
+        got = parser_for(adapter, tools, NONE).parse(case.text)
+        assert got.tool_calls == [], case.id
+        assert got.reasoning == want.reasoning, case.id
+        if family not in NO_MARKER:
+            assert got.rejected == [], case.id
+        if want.tool_calls and marker is not None:
+            assert marker not in got.content, case.id
+        if not want.tool_calls and not want.rejected:
+            assert got.content == want.content, case.id
+        for seed in range(3):
+            parser = parser_for(adapter, tools, NONE)
+            events = [e for piece in pieces(case.text, seed) for e in parser.feed(piece)] + parser.finish()
+            assert ParsedMessage.from_events(events) == got, (case.id, seed)
+
+
+def test_gpt_oss_call_message_is_dropped_not_returned_as_text() -> None:
+    raw = (
+        "<|channel|>analysis<|message|>Weather needs get_weather.<|end|><|start|>assistant<|channel|>commentary"
+        ' to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>'
+    )
+    msg = parser_for(REGISTRY["gpt_oss"], TOOLS, NONE).parse(raw)
+    assert msg.tool_calls == [] and msg.rejected == [] and msg.content == ""
+    assert msg.reasoning == "Weather needs get_weather."
+    answer = "<|channel|>final<|message|>It is sunny.<|return|>"
+    assert parser_for(REGISTRY["gpt_oss"], TOOLS, NONE).parse(answer).content == "It is sunny."
+
+
+@pytest.mark.parametrize("family", ["qwen3", "glm47", "minimax_m2"])
+def test_unclosed_markup_in_reasoning_does_not_swallow_the_answer(family: str) -> None:
+    # the model thinks about "<tool_call>" without closing it, then answers
+    opener = "<think>" if family == "qwen3" else ""  # glm47's and minimax's prompts opened it
+    text = f"{opener}I could write <tool_call> or <minimax:tool_call> here.</think>The answer is 4."
+    msg = parser_for(REGISTRY[family], TOOLS, NONE).parse(text)
+    assert msg.reasoning == "I could write <tool_call> or <minimax:tool_call> here."
+    assert msg.content == "The answer is 4."
