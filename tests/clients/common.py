@@ -81,10 +81,10 @@ class Route:
     def reports(self) -> list[str]:
         return [weather_report(city) for city in self.cities]
 
-    def final_answer(self) -> str:
-        """The text the backend answers with once every tool result is back."""
+    def final_answer(self, results: list[str]) -> str:
+        """The text the backend answers with once ``results`` (as the backend saw them) are back."""
         if self.path == "hosted":
-            return "Done: " + " ".join(self.reports)
+            return "Done: " + " ".join(results)
         return AFTER_RESULTS[f"hermes_weather_{self.n}"].removesuffix("<|im_end|>")
 
 

@@ -50,7 +50,7 @@ def _check(result: RunResultBase, relay: Relay, route: Route) -> None:
     outputs = [i.output for i in result.new_items if isinstance(i, ToolCallOutputItem)]
     assert outputs == route.reports
     assert relay.results_seen(route) == route.reports
-    assert result.final_output == route.final_answer()
+    assert result.final_output == route.final_answer(route.reports)
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["run", "run_streamed"])

@@ -59,4 +59,4 @@ def test_run_tools_strict_zod_tool(mode: str, relay: Relay, route: Route) -> Non
     results = out["messages"][2 : 2 + route.n]
     assert [r["tool_call_id"] for r in results] == [c["id"] for c in call_turn["calls"]]
     assert relay.results_seen(route) == route.reports
-    assert out["content"] == route.final_answer()
+    assert out["content"] == route.final_answer(route.reports)

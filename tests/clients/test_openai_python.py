@@ -106,4 +106,4 @@ def test_tool_round_trip(client: openai.OpenAI, relay: Relay, route: Route) -> N
     out = reassemble(second)
     assert relay.results_seen(route) == route.reports
     assert out.calls == [] and out.finish_reason == "stop"
-    assert out.content == route.final_answer()
+    assert out.content == route.final_answer(route.reports)
