@@ -48,6 +48,7 @@ from server.backends.vllm import VllmBackend
 from server.config import VllmBackendConfig, parse_settings
 from server.dialects.chat.decode import decode
 from server.routing import Router
+from server.transport import Connections
 
 HERMES_TEMPLATE = ROOT / "adapters" / "templates" / "hermes.jinja"
 VLLM_TOOL_ARGS = ("--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--chat-template", str(HERMES_TEMPLATE))
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         router = Router(settings)
         config = settings.backends["local"]
         assert isinstance(config, VllmBackendConfig)
-        backend = VllmBackend("local", config, httpx.AsyncClient())
+        backend = VllmBackend("local", config, Connections())  # only renders bodies: no request goes out
         for tool_choice in args.tool_choice:
             stats = {name: PathStats() for name in ("relay", "raw", "vllm-chat")}
             for i, entry in enumerate([entries[0], *entries]):  # the first pass warms every path up

@@ -8,11 +8,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server.api import doors, meta
@@ -21,6 +21,7 @@ from server.backends.base import Backend
 from server.backends.registry import BACKEND_KINDS
 from server.backends.vllm import VllmBackend
 from server.config import Settings, load_settings
+from server.dialects.anthropic import wire as messages_wire
 from server.dialects.base import Dialect
 from server.dialects.chat import wire
 from server.dialects.checks import param_of
@@ -32,7 +33,7 @@ from server.metrics import Metrics
 from server.pipeline import error_response
 from server.routing import Router
 from server.state import AppState
-from server.transport import PooledTransport
+from server.transport import Connections
 
 log = logging.getLogger("toolrelay")
 
@@ -59,20 +60,16 @@ ENDPOINTS = (
 )
 
 
+# Request bodies the doors' routes refer to in the OpenAPI document (``openapi_extra``).
+REQUEST_SCHEMAS: dict[str, type[BaseModel]] = {
+    "ChatRequest": wire.ChatRequest,
+    "MessagesRequest": messages_wire.MessagesRequest,
+    "CountTokensRequest": messages_wire.Prompt,
+}
+
+
 def door_for(path: str) -> Dialect:
     return next((d for prefix, d in DOORS.items() if path.startswith(prefix)), doors.CHAT)
-
-
-def _shared_client() -> httpx.AsyncClient:
-    """One pooled client for every backend; per-request timeouts come from each backend's config.
-
-    The transport is aiohttp's pool behind httpx's API (``server.transport``).
-    """
-    limits = httpx.Limits(max_connections=2048, max_keepalive_connections=512, keepalive_expiry=30)
-    transport = PooledTransport(limits)
-    return httpx.AsyncClient(
-        transport=transport, limits=limits, timeout=httpx.Timeout(60.0), follow_redirects=False, trust_env=False
-    )
 
 
 def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
@@ -82,9 +79,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = _shared_client()
+        connections = Connections()  # one pool for every backend; per-request timeouts from each backend's config
         backends: dict[str, Backend] = {
-            name: BACKEND_KINDS[cfg.kind](name, cfg, client) for name, cfg in settings.backends.items()
+            name: BACKEND_KINDS[cfg.kind](name, cfg, connections) for name, cfg in settings.backends.items()
         }
         metrics = Metrics.from_settings(settings, registry)
         for backend in backends.values():
@@ -94,7 +91,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
             settings=settings,
             router=router,
             metrics=metrics,
-            client=client,
+            connections=connections,
             backends=backends,
             dispatcher=Dispatcher(backends, metrics, settings.backends, settings.limits.max_in_flight),
             started_at=started_at,
@@ -107,7 +104,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         finally:
             for backend in backends.values():
                 await backend.aclose()
-            await client.aclose()
+            await connections.aclose()
             if state.response_store is not None:
                 await state.response_store.aclose()
             metrics.close()
@@ -164,17 +161,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_schema(app: FastAPI) -> None:
-    """Publish the request model in the OpenAPI document (the route reads the raw body itself)."""
+    """Publish the request models in the OpenAPI document (the routes read the raw body themselves)."""
 
     def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
 
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            defs = wire.ChatRequest.model_json_schema(ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(defs.pop("$defs", {}))
-            components["ChatRequest"] = defs
+            for name, model in REQUEST_SCHEMAS.items():
+                defs = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(defs.pop("$defs", {}))
+                components[name] = defs
             app.openapi_schema = schema
         return app.openapi_schema
 

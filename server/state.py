@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
 from starlette.requests import Request
 
 from server.backends.base import Backend
@@ -14,6 +13,7 @@ from server.config import Settings
 from server.dispatch import Dispatcher
 from server.metrics import Metrics
 from server.routing import Router
+from server.transport import Connections
 
 if TYPE_CHECKING:
     from server.dialects.responses.store import ResponseStore
@@ -28,7 +28,7 @@ class AppState:
     settings: Settings
     router: Router
     metrics: Metrics
-    client: httpx.AsyncClient
+    connections: Connections
     backends: dict[str, Backend]
     dispatcher: Dispatcher
     started_at: float

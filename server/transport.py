@@ -1,9 +1,11 @@
-"""The shared client's transport: aiohttp's connection pool behind httpx's API.
+"""The one connection pool every backend shares: an aiohttp session, with httpx's API over it.
 
-httpcore's pool re-checks every pooled connection on each request; aiohttp's measured 3-12x less
-CPU per request (docs/benchmarks.md). httpx-aiohttp maps aiohttp's errors onto httpx's, but maps
-every connection error, a refused connect or a reset alike, to ``ConnectTimeout``; this wrapper
-puts them back where they belong so a refused connection is not reported as a timeout.
+Requests to backends (``server.backends.http.Endpoint``) go to the aiohttp session directly:
+httpcore's own pool re-checks every pooled connection on each request, and even in front of
+aiohttp, httpx builds its own request, header and response objects per call — measured as the
+largest part of toolrelay's CPU per request beside the proxy's own work (docs/benchmarks.md).
+Probes, readiness checks and the vLLM auto gate keep httpx's API (``client``), carried by
+httpx-aiohttp over the same session, so all of toolrelay's traffic shares one pool.
 """
 
 from __future__ import annotations
@@ -13,6 +15,45 @@ from collections.abc import AsyncIterator
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+
+MAX_CONNECTIONS = 2048
+KEEPALIVE_S = 30.0
+
+
+class Connections:
+    """The shared pool: ``session`` for backend requests, ``client`` (httpx) for probes."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        # httpx's CA bundle (certifi), read once: building a context reads the whole bundle
+        self._ssl = httpx.create_ssl_context(trust_env=False)
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_S)
+        probes = AiohttpTransport(client=lambda: self.session, verify=self._ssl, limits=limits, trust_env=False)
+        self.client = httpx.AsyncClient(
+            transport=_Probes(probes),
+            timeout=httpx.Timeout(60.0),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Created on first use, because aiohttp binds a session to the event loop it starts on
+        (a backend may be built outside any loop, to render request bodies)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return self._session
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+
+
+# httpx-aiohttp maps aiohttp's errors onto httpx's, but maps every connection error, a refused
+# connect or a reset alike, to ``ConnectTimeout``; ``_Probes`` puts them back where they belong so
+# that a probe of a refused port is not reported as a timeout.
 
 
 def _remap(exc: httpx.TransportError) -> httpx.TransportError:
@@ -39,15 +80,9 @@ class _Body(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-class PooledTransport(httpx.AsyncBaseTransport):
-    def __init__(self, limits: httpx.Limits) -> None:
-        self._inner = AiohttpTransport(limits=limits, trust_env=False)
-
-    @property
-    def session(self) -> aiohttp.ClientSession | None:
-        """The aiohttp session once the first request created it (tests count its connections)."""
-        client = self._inner.client
-        return client if isinstance(client, aiohttp.ClientSession) else None
+class _Probes(httpx.AsyncBaseTransport):
+    def __init__(self, inner: AiohttpTransport) -> None:
+        self._inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

@@ -1,26 +1,30 @@
 """The HTTP side every backend shares: error translation, error bodies, and opening a timed stream.
 
-Foreign exceptions are translated where they enter, in one place (``translated``, modelled on
-httpx's own ``map_httpcore_exceptions``); an error answer is read into a ``ProxyError`` by one
-reader whatever the server's dialect of error JSON; a stream is opened under the backend's
-``first_byte`` limit and its body read under the ``idle`` and ``total`` limits.
+Requests go straight to the shared aiohttp session (``server.transport``). Its exceptions are
+translated where they enter, in one place (``translated``, modelled on httpx's own
+``map_httpcore_exceptions``); an error answer is read into a ``ProxyError`` by one reader whatever
+the server's dialect of error JSON; a stream is opened under the backend's ``first_byte`` limit and
+its body read under the ``idle`` and ``total`` limits.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
+from yarl import URL
 
 from server.config import Timeouts
 from server.errors import BadGateway, GatewayTimeout, ProxyError, UpstreamError
 from server.resilience import REAL_TIMER, Timer, timed_chunks
+from server.transport import Connections
 
 MAX_ERROR_BODY = 64 * 1024
+_BROKE = {"send": "cannot reach", "stream": "broke the stream of", "read": "broke the connection to"}
 
 
 class Unreachable(BadGateway):
@@ -29,35 +33,37 @@ class Unreachable(BadGateway):
 
 @contextlib.contextmanager
 def translated(backend: str, phase: str) -> Iterator[None]:
-    """httpx errors → ``ProxyError``; ``phase`` says what was under way (``send``, ``stream``, ``read``)."""
+    """aiohttp errors → ``ProxyError``; ``phase`` says what was under way (``send``, ``stream``, ``read``).
+
+    A bare ``TimeoutError`` passes: it is the caller's own deadline, which the caller words."""
     try:
         yield
-    except httpx.TimeoutException as exc:
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            raise Unreachable(f"cannot connect to backend {backend!r}: connect timed out") from None
+    except aiohttp.ConnectionTimeoutError:  # connecting, or waiting for a free pooled connection
+        raise Unreachable(f"cannot connect to backend {backend!r}: connect timed out") from None
+    except aiohttp.ServerTimeoutError:  # no byte for the read timeout
         if phase == "stream":
             raise GatewayTimeout(f"backend {backend!r} stalled in the middle of the stream") from None
         raise GatewayTimeout(f"backend {backend!r} did not answer in time") from None
-    except httpx.ConnectError as exc:
+    except aiohttp.ClientConnectorError as exc:  # refused, no route, DNS, TLS handshake
         raise Unreachable(f"cannot reach backend {backend!r}: {type(exc).__name__}") from None
-    except httpx.HTTPError as exc:
-        what = {"send": "cannot reach", "stream": "broke the stream of", "read": "broke the connection to"}[phase]
-        raise BadGateway(f"{what} backend {backend!r}: {type(exc).__name__}") from None
+    except aiohttp.ClientError as exc:  # a reset, a disconnect, a body cut short, an unreadable head
+        raise BadGateway(f"{_BROKE[phase]} backend {backend!r}: {type(exc).__name__}") from None
 
 
-async def read_error(response: httpx.Response, backend: str, redact: Callable[[str], str]) -> ProxyError:
+async def read_error(response: aiohttp.ClientResponse, backend: str, redact: Callable[[str], str]) -> ProxyError:
     """An error answer (status ≥ 400) as a ``ProxyError`` with the backend's own status and message.
 
     Reads ``{"error": {...}}`` (OpenAI, recent vLLM), ``{"error": "text"}``, and the flat
     ``{"object": "error", "message": ...}`` of older vLLM; anything else is a 502 naming the status."""
     raw = b""
-    with contextlib.suppress(httpx.HTTPError):
-        async for chunk in response.aiter_bytes():
+    with contextlib.suppress(aiohttp.ClientError):
+        async for chunk in response.content.iter_any():
             raw += chunk
             if len(raw) > MAX_ERROR_BODY:
                 break
-    headers = {"retry-after": response.headers["retry-after"]} if "retry-after" in response.headers else {}
-    status = response.status_code
+    retry_after = response.headers.get("retry-after")
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    status = response.status
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -84,68 +90,74 @@ async def read_error(response: httpx.Response, backend: str, redact: Callable[[s
 
 @dataclass
 class Endpoint:
-    """One backend's connection settings: client, limits, headers and how to hide its secret."""
+    """One backend's connection settings: the shared pool, limits, headers and how to hide its secret.
+
+    ``json`` and ``stream`` each ``POST`` one JSON body; ``url`` may be a ``yarl.URL`` built once
+    (a string is parsed on every call)."""
 
     backend: str
-    client: httpx.AsyncClient
+    connections: Connections
     timeouts: Timeouts
     headers: dict[str, str]
     secret: str | None = None
     timer: Timer = REAL_TIMER
+    _timeout: aiohttp.ClientTimeout = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         t = self.timeouts
-        timeout = httpx.Timeout(connect=t.connect, read=max(t.first_byte, t.idle), write=t.connect, pool=t.connect)
-        self._extensions = {"timeout": timeout.as_dict()}
+        # ``connect`` covers the wait for a pooled connection too; the socket read timeout is only a
+        # backstop, the first-byte, idle and total limits are this class's own (``timer``).
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=t.connect, sock_connect=t.connect, sock_read=max(t.first_byte, t.idle)
+        )
 
     def redact(self, text: str) -> str:
         return text.replace(self.secret, "***") if self.secret else text
 
-    def request(self, url: httpx.URL, body: Any, request_id: str | None) -> httpx.Request:
-        headers = self.headers if request_id is None else {**self.headers, "x-request-id": request_id}
-        # Built directly rather than through client.build_request: the URL is parsed once, and the
-        # client's merging of defaults (cookies, params, base URL) has nothing to add here.
-        return httpx.Request("POST", url, content=orjson.dumps(body), headers=headers, extensions=self._extensions)
-
-    async def send(self, request: httpx.Request) -> httpx.Response:
+    async def send(self, url: URL | str, body: Any, request_id: str | None) -> aiohttp.ClientResponse:
         """The response head within ``first_byte`` seconds (connecting included); an error answer raised."""
+        headers = self.headers if request_id is None else {**self.headers, "x-request-id": request_id}
+        opening = self.connections.session.request(
+            "POST", url, data=orjson.dumps(body), headers=headers, timeout=self._timeout, allow_redirects=False
+        )
         try:
             with translated(self.backend, "send"):
-                response = await self.timer.within(self.timeouts.first_byte, self.client.send(request, stream=True))
+                response = await self.timer.within(self.timeouts.first_byte, opening)
         except TimeoutError:
             raise GatewayTimeout(
                 f"backend {self.backend!r} sent no response within {self.timeouts.first_byte:g}s"
             ) from None
-        if response.status_code >= 400:
+        if response.status >= 400:
             try:
                 raise await read_error(response, self.backend, self.redact)
             finally:
-                await response.aclose()
+                response.release()
         return response
 
-    async def json(self, request: httpx.Request) -> Any:
+    async def json(self, url: URL | str, body: Any, request_id: str | None) -> Any:
         """A whole JSON answer, within the ``total`` limit."""
         deadline = self.timer.now() + self.timeouts.total
-        response = await self.send(request)
+        response = await self.send(url, body, request_id)
         try:
             with translated(self.backend, "read"):
-                raw = await self.timer.within(max(deadline - self.timer.now(), 0.0), response.aread())
+                raw = await self.timer.within(max(deadline - self.timer.now(), 0.0), response.read())
         except TimeoutError:
             raise GatewayTimeout(f"backend {self.backend!r} ran past its total time limit") from None
         finally:
-            await response.aclose()
+            response.release()
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise BadGateway(f"backend {self.backend!r} answered with a body that is not JSON") from None
 
     @contextlib.asynccontextmanager
-    async def stream(self, request: httpx.Request) -> AsyncIterator[AsyncIterator[bytes]]:
-        """An event stream's body bytes under the first-byte, idle and total limits; the response is
-        closed when the block ends (mid-stream, that drops the connection, which aborts the generation)."""
+    async def stream(self, url: URL | str, body: Any, request_id: str | None) -> AsyncIterator[AsyncIterator[bytes]]:
+        """An event stream's body bytes under the first-byte, idle and total limits. When the block
+        ends the connection goes back to the pool if the body was read to its end, and is closed
+        otherwise (mid-stream, dropping the connection is what aborts the generation)."""
         t = self.timeouts
         sent = self.timer.now()
-        response = await self.send(request)
+        response = await self.send(url, body, request_id)
         try:
             kind = response.headers.get("content-type", "")
             if "text/event-stream" not in kind:
@@ -156,13 +168,17 @@ class Endpoint:
                 )
             first = max(t.first_byte - (self.timer.now() - sent), 0.0)
             chunks = timed_chunks(
-                response.aiter_raw(), self.backend, first=first, idle=t.idle, deadline=sent + t.total, timer=self.timer
+                response.content.iter_any(),
+                self.backend,
+                first=first,
+                idle=t.idle,
+                deadline=sent + t.total,
+                timer=self.timer,
             )
             with translated(self.backend, "stream"):
                 yield chunks
         finally:
-            with contextlib.suppress(Exception):
-                await response.aclose()
+            response.release()
 
 
 async def drain(chunks: AsyncIterator[bytes], limit: int = 64 * 1024) -> None:

@@ -1,4 +1,4 @@
-"""Backend kind ``upstream``: any OpenAI-compatible hosted API, over the one shared httpx client.
+"""Backend kind ``upstream``: any OpenAI-compatible hosted API, over the one shared connection pool.
 
 A ``Job`` is written out as a chat completions body (``chat_body``, with the provider profile's
 quirks); the connection (URL, key, timeouts, errors) is the shared ``Endpoint``; ``normalize``
@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
+from yarl import URL
 
 from adapters.base import ToolSpec
 from server.backends.base import Choice, Completion, Delta, Finish, StreamItem, Usage, replay, usage_from
@@ -23,6 +24,7 @@ from server.config import UpstreamBackendConfig
 from server.errors import BadGateway, ProxyError, UpstreamError
 from server.job import Job, Turn
 from server.routing import Target
+from server.transport import Connections
 
 READY_TTL = 5.0  # seconds a readiness probe's answer is reused
 
@@ -37,15 +39,15 @@ def _function(t: ToolSpec, name: str) -> dict[str, Any]:
 
 
 class UpstreamBackend:
-    def __init__(self, name: str, config: UpstreamBackendConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, name: str, config: UpstreamBackendConfig, connections: Connections) -> None:
         self.name = name
         self.config = config
         self.profile: Profile = PROFILES[config.provider]
         headers = {"content-type": "application/json", "user-agent": "toolrelay/0.1", **config.headers}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
-        self.endpoint = Endpoint(name, client, config.timeouts, headers, config.api_key)
-        self._url = httpx.URL(f"{config.base_url}/chat/completions")
+        self.endpoint = Endpoint(name, connections, config.timeouts, headers, config.api_key)
+        self._url = URL(f"{config.base_url}/chat/completions")  # parsed once
         self._ready: tuple[float, bool] = (-READY_TTL, False)
 
     # ------------------------------------------------------------------ request
@@ -120,7 +122,7 @@ class UpstreamBackend:
 
     async def complete(self, job: Job, target: Target) -> Completion:
         body, names = self.chat_body(job, target, stream=False)
-        data = await self.endpoint.json(self.endpoint.request(self._url, body, job.request_id))
+        data = await self.endpoint.json(self._url, body, job.request_id)
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise BadGateway(f"backend {self.name!r} answered without 'choices'")
         try:
@@ -150,7 +152,7 @@ class UpstreamBackend:
         normalizers: dict[int, ChoiceNormalizer] = {}
         finished: set[int] = set()
         usage: Usage | None = None
-        async with self.endpoint.stream(self.endpoint.request(self._url, body, job.request_id)) as chunks:
+        async with self.endpoint.stream(self._url, body, job.request_id) as chunks:
             try:
                 async for payload in sse_events(chunks):
                     chunk = decode_chunk(payload)
@@ -197,7 +199,7 @@ class UpstreamBackend:
             return ok
         headers = {k: v for k, v in self.endpoint.headers.items() if k != "content-type"}
         try:
-            response = await self.endpoint.client.get(
+            response = await self.endpoint.connections.client.get(
                 f"{self.config.base_url}/models", headers=headers, timeout=self.config.timeouts.connect
             )
             # Any answer but a refused key or a server error means requests can get through; some

@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
-
 from adapters.base import Adapter, Constraint, Parser
 from adapters.no_calls import parser_for
 from server.backends.base import Completion, Delta, Finish, StreamItem, Usage, collect, usage_from
@@ -32,6 +30,7 @@ from server.config import VllmBackendConfig
 from server.errors import BadGateway, InvalidRequest, UpstreamError
 from server.job import Job, family_messages
 from server.routing import Target
+from server.transport import Connections
 
 
 def _adapter(target: Target) -> Adapter:
@@ -40,16 +39,17 @@ def _adapter(target: Target) -> Adapter:
 
 
 class VllmBackend:
-    def __init__(self, name: str, config: VllmBackendConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, name: str, config: VllmBackendConfig, connections: Connections) -> None:
         self.name = name
         self.config = config
         headers = {"content-type": "application/json"}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
-        self.endpoint = Endpoint(name, client, config.timeouts, headers, config.api_key)
-        self.pool = replica_pool(name, config, client)  # fixed urls, or replicas found by DNS (discover)
+        self.endpoint = Endpoint(name, connections, config.timeouts, headers, config.api_key)
+        # fixed urls, or replicas found by DNS (discover); probes use the pool's httpx client
+        self.pool = replica_pool(name, config, connections.client)
         # tool_choice auto on a model with an auto gate: call or text is decided first (vllm_gate.py)
-        self.auto_gate = AutoGate(client, headers)
+        self.auto_gate = AutoGate(connections.client, headers)
 
     # ------------------------------------------------------------------ request
 
@@ -62,7 +62,11 @@ class VllmBackend:
             )
         adapter = _adapter(target)
         prompt = adapter.render(
-            family_messages(job), job.tools, job.tool_choice, parallel_tool_calls=job.parallel_tool_calls
+            family_messages(job),
+            job.tools,
+            job.tool_choice,
+            parallel_tool_calls=job.parallel_tool_calls,
+            reasoning_effort=job.reasoning_effort,
         )
         constraint = adapter.constraint(job.tools, job.tool_choice, parallel_tool_calls=job.parallel_tool_calls)
         body: dict[str, Any] = {
@@ -99,8 +103,7 @@ class VllmBackend:
                 parallel_tool_calls=job.parallel_tool_calls,
             )  # fmt: skip
             body = await self._bounded(body, replica, target)
-            request = self.endpoint.request(httpx.URL(f"{replica.base_url}/completions"), body, job.request_id)
-            async with self.endpoint.stream(request) as chunks:
+            async with self.endpoint.stream(f"{replica.base_url}/completions", body, job.request_id) as chunks:
                 async for item in self._items(chunks, job, target, constraint):
                     yield item
         except Unreachable:
@@ -160,10 +163,10 @@ class VllmBackend:
         the very prompt ``stream`` would send, prefill included, tokenized as completions does."""
         body, _ = self.completion_body(job, target)
         replica = self.pool.pick()
-        url = httpx.URL(f"{replica.base_url.removesuffix('/v1')}/tokenize")
-        request = self.endpoint.request(url, {"model": target.upstream_model, "prompt": body["prompt"]}, job.request_id)
+        url = f"{replica.base_url.removesuffix('/v1')}/tokenize"
+        tokenize = {"model": target.upstream_model, "prompt": body["prompt"]}
         try:
-            data = await self.endpoint.json(request)
+            data = await self.endpoint.json(url, tokenize, job.request_id)
         except Unreachable:
             self.pool.mark_down(replica)
             raise

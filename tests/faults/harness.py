@@ -91,14 +91,12 @@ class Relay:
     def pool(self) -> tuple[int, int]:
         """(connections in the shared client's pool, of which busy with a request).
 
-        The pool is aiohttp's (httpx-aiohttp transport): idle keep-alive connections wait in
-        ``_conns``, connections serving a request are in ``_acquired``."""
+        The pool is the shared aiohttp session's (``server.transport``): idle keep-alive connections
+        wait in ``_conns``, connections serving a request are in ``_acquired``."""
 
         def count() -> tuple[int, int]:
-            session = self.state.client._transport.session  # type: ignore[attr-defined]
-            if session is None:  # no request sent yet
-                return 0, 0
-            connector = session.connector
+            connector = self.state.connections.session.connector
+            assert connector is not None
             idle = sum(len(v) for v in connector._conns.values())
             busy = len(connector._acquired)
             return idle + busy, busy

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,13 +31,13 @@ async def forward(
     if backend is None:
         return None
     scope.backend = target.backend
-    url = httpx.URL(f"{backend.config.base_url}/responses")
-    outgoing = backend.endpoint.request(url, {**body, "model": target.upstream_model}, job.request_id)
+    url = f"{backend.config.base_url}/responses"
+    outgoing = {**body, "model": target.upstream_model}
     if not job.stream:
-        data = await backend.endpoint.json(outgoing)
+        data = await backend.endpoint.json(url, outgoing, job.request_id)
         scope.outcome = "ok"
         return Response(orjson.dumps(data), media_type="application/json")
-    opened = backend.endpoint.stream(outgoing)
+    opened = backend.endpoint.stream(url, outgoing, job.request_id)
     chunks = await opened.__aenter__()
 
     async def close() -> None:
