@@ -201,6 +201,16 @@ def _matches(value: Any, t: str) -> bool:
     return True  # unknown type names: leave the value alone
 
 
+def keeps_type(value: Any, schema: Any) -> bool:
+    """Whether ``coerce_to_schema`` leaves ``value`` itself alone under ``schema`` (it may still
+    recurse into an object's members or an array's items): no schema, no declared type, or a
+    declared type the value already has. ``arg_stream`` holds back a value for which this is false."""
+    if not isinstance(schema, Mapping):
+        return True
+    types = schema_types(schema)
+    return not types or any(_matches(value, t) for t in types)
+
+
 _NO = object()
 
 
