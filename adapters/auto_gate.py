@@ -106,6 +106,13 @@ def score(weights: GateWeights, features: Features) -> float:
     return total
 
 
+def pending_tools(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[ToolSpec]:
+    """The tools not yet called for the latest request: what the gate judged, so what a call it
+    decides on may use (an agent's follow-up turn must not repeat the call it just made)."""
+    _, called = current_request(messages)
+    return [t for t in tools if t.name not in called]
+
+
 async def decide(
     weights: GateWeights,
     *,
@@ -120,8 +127,7 @@ async def decide(
     request (an agent's turn after the tool results), answer: the gate would otherwise call the
     same tool again and again; nothing is asked of the scorer then."""
     rel = relevance(messages, tools)
-    _, called = current_request(messages)
-    if all(t.name in called for t in tools):
+    if not pending_tools(messages, tools):
         return Decision(False, float("-inf"), Features(rel, None))
     lexical = score(weights, Features(rel, None))
     if not weights.needs_marker or (lexical <= 0.0 and weights.marker_only_lowers):

@@ -3,7 +3,7 @@
 One input of the ``auto`` decision (``adapters/auto_gate.py``): does the user's request share words
 with what a tool is about? Two numbers, each the best over the offered tools:
 
-- ``name_overlap``: the share of a tool's *name* words (``calculate_triangle_area`` → triang,
+- ``name_overlap``: the share of a tool's *name* words (``calculate_triangle_area`` → triangl,
   area; "calculate" is generic) that appear in the request. A tool's name is the densest statement
   of what it does, and short enough that one shared word counts.
 - ``bm25``: Okapi BM25 of the request's words against each tool's whole document (name, description,
@@ -48,12 +48,14 @@ _STOP = frozenset(
     """.split()
 )
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "ed", "es", "ly", "s", "e")
-_STEM_LENGTH = 6
+# Seven, not six: at six "current" and "currency" became one word (an agent asking for the current
+# weather was offered a currency converter as relevant).
+_STEM_LENGTH = 7
 
 
 def stem(word: str) -> str:
-    """A light suffix stemmer, then the first six letters: crude, but it matches triangle/triangles
-    and calculate/calculated/calculation without a dictionary."""
+    """A light suffix stemmer, then the first seven letters: crude, but it matches
+    triangle/triangles and temperature/temperatures without a dictionary."""
     for suffix in _SUFFIXES:
         if len(word) - len(suffix) >= 3 and word.endswith(suffix):
             word = word[: -len(suffix)]

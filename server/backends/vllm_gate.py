@@ -29,7 +29,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from adapters.auto_gate import GateWeights, MarkerScore, decide
+from adapters.auto_gate import GateWeights, MarkerScore, decide, pending_tools
 from adapters.base import Adapter, Constraint, Message, ToolChoice, ToolSpec
 
 GateOutcome = Literal["called", "answered", "failed"]
@@ -158,7 +158,9 @@ class AutoGate:
             decision = await decide(
                 weights, prompt=prompt, marker=marker, messages=messages, tools=tools, scorer=scorer
             )
-            forced = adapter.constraint(tools, ToolChoice("required"), parallel_tool_calls=parallel_tool_calls)
+            # a call may use only the tools the gate judged (those not yet called for this request)
+            allowed = pending_tools(messages, tools)
+            forced = adapter.constraint(allowed, ToolChoice("required"), parallel_tool_calls=parallel_tool_calls)
             if decision.call and forced is not None:
                 body["prompt"] = prompt + forced.prefill
                 body["structured_outputs"] = dict(forced.structured_outputs)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from adapters.auto_gate import Decision, Features, GateWeights, MarkerScore, decide, score
+from adapters.auto_gate import Decision, Features, GateWeights, MarkerScore, decide, pending_tools, score
 from adapters.base import CallRecord, Message, ToolChoice, ToolSpec
 from adapters.hermes import HermesAdapter
 from adapters.relevance import Relevance, bm25, current_request, relevance, stem, terms
@@ -33,10 +33,11 @@ def ask(text: str) -> list[Message]:
 
 
 def test_terms_drop_function_words_and_generic_tool_verbs_and_stem() -> None:
-    assert terms("Calculate the areas of triangles, please") == ["area", "triang"]
-    assert terms("getWeatherForecast for HTTPServer 2024") == ["weath", "foreca", "http", "serv"]
+    assert terms("Calculate the areas of triangles, please") == ["area", "triangl"]
+    assert terms("getWeatherForecast for HTTPServer 2024") == ["weath", "forecas", "http", "serv"]
     assert stem("calculation") == stem("calculations")
     assert terms("calculated") == []  # a form of a generic verb is generic too
+    assert stem("current") != stem("currency")  # the weather is not a currency question
 
 
 def test_the_tool_the_request_is_about_scores_higher() -> None:
@@ -148,6 +149,13 @@ def test_after_every_tool_was_called_the_gate_answers_without_asking() -> None:
     decision = run_decide(GateWeights(bias=5.0, margin=1.0), history, [AREA], scorer)
     assert not decision.call and scorer.calls == []
     assert not run_decide(GateWeights(bias=5.0), ask("x"), [], scorer).call
+
+
+def test_a_call_on_a_follow_up_turn_may_only_use_tools_not_yet_called() -> None:
+    call = CallRecord("c1", "calculate_triangle_area", "{}")
+    history = [*ask("triangle area, then the BMI"), Message("assistant", None, tool_calls=(call,))]
+    assert pending_tools(history, [AREA, BMI]) == [BMI]
+    assert pending_tools(ask("triangle area"), [AREA, BMI]) == [AREA, BMI]
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from adapters.base import Constraint, Message, ToolChoice
+from adapters.base import CallRecord, Constraint, Message, ToolChoice
 from adapters.hermes import HermesAdapter
 from server.backends.vllm_gate import AutoGate
 from server.metrics import Metrics
-from tests.adapters.tools_common import WEATHER
+from tests.adapters.tools_common import NOW, WEATHER
 
 BASE = "http://vllm.test/v1"
 MARKER_IDS = [44, 19324, 79, 4350, 46]  # "<tool_call>" in SmolLM2's tokenizer
@@ -58,8 +58,15 @@ def apply(fake: FakeVllm, adapter: HermesAdapter, *, mode: str = "auto", questio
             for _ in range(2):  # twice: the marker's token id is asked for once
                 copy = dict(body)
                 found = await gate.apply(
-                    adapter, copy, constraint, replica_url=BASE, model="smollm2", messages=messages,
-                    tools=tools, tool_choice=choice, parallel_tool_calls=True,
+                    adapter,
+                    copy,
+                    constraint,
+                    replica_url=BASE,
+                    model="smollm2",
+                    messages=messages,
+                    tools=tools,
+                    tool_choice=choice,
+                    parallel_tool_calls=True,
                 )
             body.update(copy)
             return found
@@ -86,6 +93,31 @@ def test_call_turns_the_body_into_the_required_call_on_the_same_prompt() -> None
     assert tokenize == {"model": "smol", "prompt": "<tool_call>", "add_special_tokens": False}
     assert score["prompt"] == prompt and score["allowed_token_ids"] == [44]
     assert (score["max_tokens"], score["logprobs"], score["temperature"]) == (1, 1, 0)
+
+
+def test_a_follow_up_call_is_constrained_to_the_tools_not_yet_called() -> None:
+    fake = FakeVllm(marker_logprob=-1.0, best_logprob=-1.0)
+    adapter = HermesAdapter(**GATED)  # type: ignore[arg-type]
+    call = CallRecord("c1", "get_weather", '{"city": "Paris"}')
+    messages = [
+        Message("user", "Weather in Paris, and what time is it?"),
+        Message("assistant", None, tool_calls=(call,)),
+        Message("tool", "sunny", tool_call_id="c1", name="get_weather"),
+    ]
+    tools = [WEATHER, NOW]
+    auto = ToolChoice("auto")
+    body: dict[str, Any] = {"model": "smol", "prompt": adapter.render(messages, tools, auto)}
+
+    async def go() -> Constraint | None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)) as client:
+            return await AutoGate(client).apply(
+                adapter, body, adapter.constraint(tools, auto), replica_url=BASE, model="smollm2",
+                messages=messages, tools=tools, tool_choice=auto, parallel_tool_calls=True,
+            )  # fmt: skip
+
+    constraint = asyncio.run(go())
+    assert constraint == adapter.constraint([NOW], ToolChoice("required"))  # not get_weather again
+    assert '"now"' in body["structured_outputs"]["regex"] and "get_weather" not in body["structured_outputs"]["regex"]
 
 
 def test_answer_leaves_the_text_branch_as_the_family_built_it() -> None:
