@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 from hypothesis import strategies as st
 
-SCHEMA_FILE = Path(__file__).parent / "data" / "create_chat_completion_request.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "server" / "dialects" / "chat" / "request.schema.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
 DEFS: dict[str, Any] = SCHEMA["$defs"]
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

@@ -1,4 +1,4 @@
-"""Rebuild ``data/create_chat_completion_request.schema.json`` from the official OpenAI OpenAPI
+"""Rebuild ``server/dialects/chat/request.schema.json`` from the official OpenAI OpenAPI
 document (repository ``openai/openai-openapi``, file ``openapi.json``):
 
     python -m tests.spec.vendor_schema PATH/TO/openapi.json COMMIT
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT_SCHEMA = "CreateChatCompletionRequest"
-OUT = Path(__file__).parent / "data" / "create_chat_completion_request.schema.json"
+# the chat door validates pass-through fields against it (server/dialects/chat/spec.py)
+OUT = Path(__file__).resolve().parents[2] / "server" / "dialects" / "chat" / "request.schema.json"
 _DROP = {"description", "title", "example", "examples", "discriminator"}
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from adapters.base import ToolChoice, ToolSpec
 from server.config import Limits
 from server.dialects.chat import wire
+from server.dialects.chat.spec import check_fields
 from server.dialects.checks import check_history, check_limits, invalid_from
 from server.errors import InvalidRequest
 from server.job import Call, Job, Turn
@@ -37,9 +38,11 @@ _MODELLED = frozenset(
 
 def validate(body: dict[str, Any]) -> wire.ChatRequest:
     try:
-        return wire.ChatRequest.model_validate(body)
+        req = wire.ChatRequest.model_validate(body)
     except ValidationError as err:
         raise invalid_from(err, body) from None
+    check_fields(body)
+    return req
 
 
 def _tool_spec(fn: wire.FunctionDef) -> ToolSpec:

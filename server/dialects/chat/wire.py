@@ -31,7 +31,7 @@ class OtherPart(_Open):
 
 
 ContentPart = Annotated[TextPart | OtherPart, Field(discriminator="type")]
-Content = str | list[ContentPart]
+Content = str | Annotated[list[ContentPart], Field(min_length=1)]
 
 
 class FunctionCallWire(_Open):
@@ -129,8 +129,20 @@ class ToolDef(_Open):
     function: FunctionDef
 
 
+class Grammar(_Open):
+    definition: str
+    syntax: Literal["lark", "regex"]
+
+
 class CustomFormat(_Open):
     type: Literal["text", "grammar"]
+    grammar: Grammar | None = None
+
+    @model_validator(mode="after")
+    def _grammar(self) -> CustomFormat:
+        if self.type == "grammar" and self.grammar is None:
+            raise ValueError("a grammar format needs its 'grammar': {'definition': ..., 'syntax': 'lark' | 'regex'}")
+        return self
 
 
 class CustomDef(_Open):
@@ -206,7 +218,7 @@ class ChatRequest(_Open):
     tools: list[AnyToolDef] | None = None
     tool_choice: ToolChoiceWire | None = None
     parallel_tool_calls: StrictBool | None = None
-    functions: list[FunctionDef] | None = None
+    functions: list[FunctionDef] | None = Field(None, min_length=1)
     function_call: FunctionCallChoice | None = None
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
@@ -223,10 +235,4 @@ class ChatRequest(_Open):
     response_format: dict[str, Any] | None = None
     logprobs: StrictBool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
-
-    @model_validator(mode="after")
-    def _check_stop(self) -> ChatRequest:
-        if isinstance(self.stop, list) and len(self.stop) > 4:
-            raise ValueError("stop: at most 4 sequences")
-        return self
+    reasoning_effort: str | None = None  # its values are the spec's (checked in spec.py, as stop's length)
