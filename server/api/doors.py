@@ -45,12 +45,18 @@ async def chat_completions(request: Request) -> Response:
     return await serve(request, CHAT)
 
 
-@router.post("/v1/messages", response_model=None)
+def _body(schema: str) -> dict[str, object]:
+    """The OpenAPI request body of a route that reads its raw body itself (``server.app`` publishes it)."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+@router.post("/v1/messages", response_model=None, openapi_extra=_body("MessagesRequest"))
 async def messages(request: Request) -> Response:
     return await serve(request, ANTHROPIC)
 
 
-@router.post("/v1/messages/count_tokens", response_model=None)
+@router.post("/v1/messages/count_tokens", response_model=None, openapi_extra=_body("CountTokensRequest"))
 async def messages_count_tokens(request: Request) -> Response:
     return await count_tokens(request, ANTHROPIC)
 

@@ -90,7 +90,7 @@ def test_tool_result_round_trip(route: Route, stream: bool, client: anthropic.An
     check_message(final.model_dump())
     assert final.stop_reason == "end_turn"
     assert [b.type for b in final.content] == ["text"]
-    assert final.content[0].text == route.final_answer()  # type: ignore[union-attr]
+    assert final.content[0].text == route.final_answer(route.reports)  # type: ignore[union-attr]
     if route.path == "hosted":
         messages = relay.upstream.requests[-1]["messages"]
         sent = [c["id"] for m in messages for c in m.get("tool_calls") or []]

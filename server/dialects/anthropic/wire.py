@@ -28,7 +28,7 @@ def _tag(known: frozenset[str], default: str | None = None) -> Any:
         kind = value.get("type", default) if isinstance(value, dict) else getattr(value, "type", default)
         if kind is None:
             return None
-        return str(kind) if kind in known else "unsupported"
+        return kind if isinstance(kind, str) and kind in known else "unsupported"
 
     return Discriminator(
         pick,
