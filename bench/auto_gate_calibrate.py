@@ -37,6 +37,7 @@ from adapters.auto_gate import MarkerScore
 from adapters.base import Message, ToolChoice, ToolSpec
 from adapters.hermes import HermesAdapter
 from adapters.relevance import relevance
+from bench import bfcl_report
 from bench import bfcl_support as bfcl
 from bench.auto_gate_fit import fit_report
 from server.backends.vllm_gate import VllmMarkerScorer
@@ -196,6 +197,16 @@ def split_accuracy(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def merged_by_label(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reports of one series (same label) run per category, as one report per label, in order."""
+    out: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        name = bfcl_report.label(report)
+        merged = out.setdefault(name, {"config": {**report["config"], "label": name}, "categories": {}})
+        merged["categories"].update(report["categories"])
+    return list(out.values())
+
+
 def _read(path: str) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -232,7 +243,17 @@ def main(argv: Iterable[str] | None = None) -> int:
     fit.add_argument("--min-no-call", type=float, default=0.90, help="calibration irrelevance kept uncalled")
     sp = sub.add_parser("splits", help="a bench/bfcl.py report's accuracy on each split")
     sp.add_argument("reports", nargs="+")
+    ch = sub.add_parser("chart", help="one bar chart of bench/bfcl.py reports, those with one label merged")
+    ch.add_argument("png")
+    ch.add_argument("reports", nargs="+")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    if args.step == "chart":
+        reports = []
+        for path in args.reports:
+            with open(path, encoding="utf-8") as f:
+                reports.append(json.load(f))
+        bfcl_report.plot(merged_by_label(reports), args.png)
+        return 0
     if args.step == "splits":
         for path in args.reports:
             with open(path, encoding="utf-8") as f:
