@@ -128,6 +128,11 @@ class ModelConfig(_Strict):
     chat_template: str | None = None  # path to the model's own Jinja template (vllm only)
     defaults: dict[str, Any] = Field(default_factory=dict)  # sampling defaults (temperature, …)
     max_tokens: int | None = Field(None, gt=0)  # default completion budget when the client sets none
+    # Streamed tool-call arguments: ``whole`` (each call's arguments in one fragment, once finalised)
+    # or ``incremental`` (fragments as they are generated where nothing sent can be contradicted:
+    # a hosted upstream's arguments while they read as valid JSON, a local model's forced call;
+    # adapters/arg_stream.py has the rules).
+    stream_arguments: Literal["whole", "incremental"] = "whole"
 
 
 class Limits(_Strict):

@@ -3,7 +3,10 @@
 Normalises: arguments sent as an object, missing ``id``/``type``, ids repeated on every chunk,
 parallel calls all on ``index`` 0, names repeated on every chunk, legacy ``function_call``
 answers, provider finish reasons. Tool-call arguments are gathered per call and finalised (json
-repair, schema coercion) like local ones before the call is emitted, once, complete.
+repair, schema coercion) like local ones before the call is emitted, once, complete — or, with the
+model's ``stream_arguments: incremental``, sent while they arrive through an ``ArgumentStream``
+(``adapters/arg_stream.py``: only text that finalisation cannot change goes out; what is left is
+settled when the call ends, so fragments always concatenate to one JSON object).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from adapters.arg_stream import ArgumentStream
 from adapters.base import (
     Event,
     Outcome,
@@ -70,6 +74,9 @@ class _PendingCall:
     obj: Mapping[str, Any] | None = None
     index: int | None = None  # the client-side index, given when the call is announced
     client_id: str = ""
+    stream: ArgumentStream | None = None  # incremental: the arguments sent so far
+    fed: int = 0  # parts given to ``stream``
+    ended: bool = False  # its ToolCallEnd went out before the choice finished
 
     def looks_complete(self) -> bool:
         if self.obj is not None:
@@ -83,11 +90,14 @@ class _PendingCall:
 class ChoiceNormalizer:
     """One streamed choice: upstream deltas in, events out. A call is announced (``ToolCallStart``)
     as soon as its name is known, on indices 0, 1, … in the order calls start; its arguments follow
-    when the choice finishes, complete and finalised."""
+    when the choice finishes, complete and finalised. ``incremental``: an announced call's arguments
+    go out as they arrive (as far as ``ArgumentStream`` finds them final), and a call whose object
+    has closed ends as soon as a later call begins; the rest is settled when the choice finishes."""
 
-    def __init__(self, tools: Mapping[str, ToolSpec], name_back: NameBack) -> None:
+    def __init__(self, tools: Mapping[str, ToolSpec], name_back: NameBack, *, incremental: bool = False) -> None:
         self._tools = tools
         self._name_back = name_back
+        self._incremental = incremental
         self._calls: list[_PendingCall] = []
         self._by_key: dict[int, _PendingCall] = {}
         self.calls_emitted = 0
@@ -108,7 +118,38 @@ class ChoiceNormalizer:
                 self._announce(self._call_delta(tc), events)
         elif isinstance(delta.get("function_call"), Mapping):
             self._announce(self._call_delta({"index": 0, "function": delta["function_call"]}), events)
+        if self._incremental and (calls or delta.get("function_call")):
+            self._stream(events)
         return events
+
+    def _stream(self, events: list[Event]) -> None:
+        """Send what each announced call's arguments allow; end a call whose object closed once a
+        later call has begun (a well-behaved upstream sends nothing more for it)."""
+        for n, call in enumerate(self._calls):
+            if call.index is None or call.ended:
+                continue
+            if call.stream is None:
+                tool = self._tools.get(self._name_back(call.name))
+                call.stream = ArgumentStream(tool.parameters if tool is not None else None)
+            if call.obj is not None:
+                call.stream.hold()  # an object: finalised whole at the end
+            for part in call.parts[call.fed :]:
+                fragment = call.stream.feed(part)
+                if fragment:
+                    events.append(ToolCallArgsDelta(call.index, fragment))
+            call.fed = len(call.parts)
+            if call.stream.complete and n < len(self._calls) - 1:
+                events.extend(self._settle(call))
+
+    def _settle(self, call: _PendingCall) -> list[Event]:
+        """The rest of a streamed call's arguments and its end (``ArgumentStream.settle``)."""
+        assert call.stream is not None and call.index is not None
+        raw: str | Mapping[str, Any] | None = call.obj if call.obj is not None else "".join(call.parts)
+        outcome, text = finalize_arguments(raw, self._tools.get(self._name_back(call.name)))
+        tail, kept = call.stream.settle(text)
+        call.ended = True
+        events: list[Event] = [ToolCallArgsDelta(call.index, tail)] if tail else []
+        return [*events, ToolCallEnd(call.index, outcome if kept else Outcome.REPAIRED)]
 
     def _announce(self, call: _PendingCall, events: list[Event]) -> None:
         if call.index is None and call.name:
@@ -157,7 +198,12 @@ class ChoiceNormalizer:
     def finish(self) -> list[Event]:
         events: list[Event] = []
         for call in self._calls:
+            if call.ended:
+                continue
             self._announce(call, events)  # a call whose name never came is announced nameless here
+            if call.stream is not None and call.stream.sent:
+                events.extend(self._settle(call))
+                continue
             if call.index is None:
                 call.index = self.calls_emitted
                 self.calls_emitted += 1

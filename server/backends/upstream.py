@@ -162,7 +162,9 @@ class UpstreamBackend:
                         index = int(raw_choice.get("index") or 0)
                         norm = normalizers.get(index)
                         if norm is None:
-                            norm = normalizers[index] = ChoiceNormalizer(job.tool_by_name, names.back)
+                            incremental = target.config.stream_arguments == "incremental"
+                            norm = ChoiceNormalizer(job.tool_by_name, names.back, incremental=incremental)
+                            normalizers[index] = norm
                         for event in norm.delta(raw_choice.get("delta") or {}):
                             yield Delta(index, event)
                         reason = raw_choice.get("finish_reason")

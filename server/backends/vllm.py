@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from adapters.arg_stream import stream_first_call
 from adapters.base import Adapter, Constraint, Parser
 from adapters.no_calls import parser_for
 from server.backends.base import Completion, Delta, Finish, StreamItem, Usage, collect, usage_from
@@ -125,6 +126,9 @@ class VllmBackend:
         self, chunks: Any, job: Job, target: Target, constraint: Constraint | None
     ) -> AsyncGenerator[StreamItem, None]:
         adapter = _adapter(target)
+        # a forced call is typed by its schema, so its arguments can stream as written (arg_stream.py)
+        incremental = target.config.stream_arguments == "incremental"
+        stream_forced = incremental and constraint is not None and job.tool_choice.mode == "required"
         parsers: dict[int, Parser] = {}
         finished: set[int] = set()
         usage: Usage | None = None
@@ -138,6 +142,8 @@ class VllmBackend:
                 if parser is None:
                     # under tool_choice none, call markup the model writes anyway is cut out (no_calls.py)
                     parser = parsers[index] = parser_for(adapter, job.tools, job.tool_choice)
+                    if stream_forced:
+                        parser = parsers[index] = stream_first_call(parser, adapter.name, job.tools)
                     if constraint is not None:
                         for event in parser.feed(constraint.prefill):
                             yield Delta(index, event)

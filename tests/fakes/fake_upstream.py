@@ -12,6 +12,8 @@ it answers in text. The *upstream model id* selects quirks, joined with ``+``, e
 - ``index0``: parallel calls all streamed on ``index`` 0
 - ``finish_end_turn`` / ``finish_tool_use``: provider finish reasons
 - ``broken_json``: arguments cut off before the closing brace
+- ``long_args``: every call's arguments also carry a ``content`` string of ``LONG_CONTENT`` (4 kB,
+  streamed in 3-character fragments like all arguments): a file being written
 - ``reasoning``: a ``reasoning_content`` before the answer
 - ``no_stream_tools``: a streamed request with tools is refused (as some Doubao models do)
 - ``mistral``: 9-character call ids, and it rejects ids and ``tool_choice`` values Mistral rejects
@@ -21,6 +23,7 @@ it answers in text. The *upstream model id* selects quirks, joined with ``+``, e
 - ``echo_key``: a 401 whose message echoes the Authorization header (as some gateways do)
 
 Every request body is recorded; ``GET /_requests`` returns them and ``DELETE /_requests`` clears.
+``delay`` (seconds, default 0) is slept between stream chunks, as a model's time per token.
 ``GET /v1/models`` lists ``fake`` (what a readiness probe may ask). Any spec-valid body gets an
 answer: ``custom`` tools and non-function ``tool_choice`` objects are accepted and never called.
 """
@@ -40,6 +43,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 _ALNUM = string.ascii_letters + string.digits
+# 4,096 characters of text with the escapes a file has (newlines, quotes, a tab)
+LONG_CONTENT = ('def f(x):\n\treturn "x" * 2  # é\n' * 140)[:4096]
 
 
 def _err(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
@@ -123,6 +128,8 @@ def _call_id(quirks: set[str]) -> str:
 
 
 def _arguments(args: dict[str, Any], quirks: set[str]) -> Any:
+    if "long_args" in quirks:
+        args = {**args, "content": LONG_CONTENT}
     if "args_object" in quirks:
         return args
     text = json.dumps(args, ensure_ascii=False)
@@ -225,6 +232,7 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.delay = 0.0
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -272,7 +280,7 @@ class FakeUpstream:
         }
         if not body.get("stream"):
             return JSONResponse(response)
-        events = [
+        events: list[dict[str, Any]] = [
             {"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
             {"type": "response.output_item.added", "output_index": 0, "item": message},
             {"type": "response.output_item.done", "output_index": 0, "item": message},
@@ -309,7 +317,7 @@ class FakeUpstream:
         async def frames() -> Any:
             for chunk in chunks:
                 yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
-                await asyncio.sleep(0)
+                await asyncio.sleep(self.delay)
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(frames(), media_type="text/event-stream")
