@@ -38,6 +38,7 @@ def test_env_expansion_with_default_and_value() -> None:
         (lambda c: c["backends"]["up"].update(colour="red"), "backends.up.colour"),
         (lambda c: c["models"]["m"].update(backend="nope"), "models.m.backend"),
         (lambda c: c["models"]["m"].update(family="nonesuch"), "models.m.family"),
+        (lambda c: c["models"]["m"].update(stream_arguments="partial"), "models.m.stream_arguments"),
         (lambda c: c["models"]["m"].update(fallbacks=["ghost"]), "models.m.fallbacks"),
         (lambda c: c.update(limits={"max_body_bytes": -1}), "limits.max_body_bytes"),
         (lambda c: c.pop("models"), "models"),
