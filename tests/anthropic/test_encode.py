@@ -17,6 +17,7 @@ from adapters.base import (
     ToolCallStart,
 )
 from server.backends.base import Choice, Completion, Delta, Finish, StreamItem, Usage, collect, replay
+from server.backends.normalize import client_stop
 from server.dialects.anthropic import error_body, error_type
 from server.dialects.anthropic.body import input_json, message_body, stop_reason, tool_use_id
 from server.dialects.anthropic.stream import EventEncoder
@@ -205,3 +206,9 @@ def test_errors_in_anthropic_shape() -> None:
     assert frame == (
         b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"backend broke the stream"}}\n\n'
     )
+
+
+def test_only_the_clients_own_stop_sequences_count() -> None:
+    assert client_stop("END", ("END", "STOP")) == "END"
+    assert client_stop("<|im_end|>", ("END",)) is None  # a family's end-of-turn string is no stop_sequence
+    assert client_stop(None, ("END",)) is None and client_stop(151645, ("END",)) is None  # eos token ids
