@@ -58,4 +58,4 @@ def test_agent_tool_round_trip(streamed: bool, relay: Relay, route: Route) -> No
     assert [(c.name, json.loads(c.arguments)) for c in calls] == route.calls  # type: ignore[union-attr]
     assert [i.output for i in result.new_items if isinstance(i, ToolCallOutputItem)] == route.reports
     assert relay.results_seen(route) == route.reports
-    assert result.final_output == route.final_answer()
+    assert result.final_output == route.final_answer(route.reports)

@@ -56,7 +56,7 @@ def test_create_and_stateless_round_trip(client: openai.OpenAI, relay: Relay, ro
         model=route.model, input=[*history, *_outputs(calls)], tools=[WEATHER_TOOL], store=False
     )
     assert second.status == "completed" and not _calls(second)
-    assert second.output_text == route.final_answer()
+    assert second.output_text == route.final_answer(route.reports)
     assert relay.results_seen(route) == route.reports
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(first.id)  # store: false is not kept
@@ -77,7 +77,7 @@ def test_stream_and_previous_response_id(client: openai.OpenAI, relay: Relay, ro
     ) as stream:
         text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
         second = stream.get_final_response()
-    assert text == second.output_text == route.final_answer()
+    assert text == second.output_text == route.final_answer(route.reports)
     assert second.previous_response_id == first.id
     assert relay.results_seen(route) == route.reports
 
@@ -91,10 +91,10 @@ def test_create_continues_with_previous_response_id(client: openai.OpenAI, relay
     second = client.responses.create(
         model=route.model, previous_response_id=first.id, input=_outputs(calls), tools=[WEATHER_TOOL]
     )
-    assert second.output_text == route.final_answer()
+    assert second.output_text == route.final_answer(route.reports)
     assert relay.results_seen(route) == route.reports
     # stored, read back, listed and deleted
-    assert client.responses.retrieve(second.id).output_text == route.final_answer()
+    assert client.responses.retrieve(second.id).output_text == route.final_answer(route.reports)
     items = client.responses.input_items.list(second.id, order="asc")
     kinds = [i.type for i in items.data]
     assert kinds == ["message", *["function_call"] * route.n, *["function_call_output"] * route.n]
