@@ -255,7 +255,8 @@ class FakeUpstream:
     async def responses(self, request: Request) -> Response:
         """OpenAI's own Responses API, as far as ``responses: passthrough`` needs it: the request is
         recorded (marked ``"_door": "responses"``) and answered with a canned response naming the
-        tools it was given, whole or as a short event stream."""
+        tools it was given, whole or as a short event stream (broken off after its first event
+        when ``metadata.break_after_first`` is set)."""
         body = await request.json()
         self.requests.append({**body, "_door": "responses"})
         self.headers.append(dict(request.headers))
@@ -290,6 +291,8 @@ class FakeUpstream:
         async def frames() -> Any:
             for n, event in enumerate(events):
                 yield f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': n})}\n\n".encode()
+                if (body.get("metadata") or {}).get("break_after_first"):
+                    raise ConnectionAbortedError("the fake breaks the stream off")  # the connection drops
 
         return StreamingResponse(frames(), media_type="text/event-stream")
 

@@ -261,3 +261,13 @@ def test_the_access_log_names_the_door(http: httpx.Client, caplog: pytest.LogCap
         assert _post(http, {"model": "hosted", "input": "hi", "store": False}).status_code == 200
     lines = [r for r in caplog.records if r.name == "toolrelay.access" and getattr(r, "path", "") == "/v1/responses"]
     assert lines and (lines[-1].dialect, lines[-1].model, lines[-1].backend) == ("responses", "hosted", "hosted")  # type: ignore[attr-defined]
+
+
+def test_passthrough_stream_broken_off_ends_with_an_error_event(http: httpx.Client) -> None:
+    body = {"model": "passthrough", "input": "hi", "stream": True, "metadata": {"break_after_first": "1"}}
+    with http.stream("POST", "/v1/responses", json=body) as r:
+        assert r.status_code == 200
+        events = list(sse(r.iter_lines()))
+    assert events[0].name == "response.created"
+    assert events[-1].name == "error"
+    assert json.loads(events[-1].data)["code"] == "bad_gateway"

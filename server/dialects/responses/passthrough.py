@@ -15,6 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.errors import ProxyError
 from server.job import Job
 from server.routing import Target
 
@@ -40,14 +41,34 @@ async def forward(
     opened = backend.endpoint.stream(url, outgoing, job.request_id)
     chunks = await opened.__aenter__()
 
+    exited = False
+
     async def close() -> None:
-        await opened.__aexit__(None, None, None)
+        nonlocal exited
+        if not exited:
+            exited = True
+            await opened.__aexit__(None, None, None)
 
     scope.on_close(close)
 
     async def relay() -> Any:
-        async for chunk in chunks:
-            yield chunk
+        nonlocal exited
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except Exception as exc:
+            # the stream's own context translates a transport failure into a ProxyError
+            exited = True
+            try:
+                await opened.__aexit__(type(exc), exc, exc.__traceback__)
+            except ProxyError as err:
+                # the upstream stalled or broke off: the client gets an error event, not a cut stream
+                scope.outcome = "error"
+                body = err.body()["error"]
+                event = {"type": "error", "code": body["code"], "message": body["message"], "error": body}
+                yield b"\n\nevent: error\ndata: " + orjson.dumps(event) + b"\n\n"
+                return
+            raise
         scope.outcome = "ok"
 
     return scope.stream(relay(), SSE_HEADERS)  # type: ignore[no-any-return]
