@@ -83,16 +83,34 @@ def accept_request_id(value: str | None) -> str:
 class Redactor:
     """Scrubs secret-looking substrings and exact known secrets from text."""
 
+    # Most strings of a log line recur on every request (level, logger, path, model and backend
+    # names): short ones found clean are remembered, up to this many, instead of scanned again.
+    # Only clean ones: a string holding a secret is never kept.
+    REMEMBERED = 4096
+    SHORT = 200
+
     def __init__(self, known: Iterable[str] = ()) -> None:
         self._known: tuple[str, ...] = ()
+        self._clean: set[str] = set()
         self.add(known)
 
     def add(self, known: Iterable[str]) -> None:
         # Short values would blank out ordinary words; real keys are long.
         extra = {k for k in known if len(k) >= 8}
         self._known = tuple(sorted(set(self._known) | extra, key=len, reverse=True))
+        self._clean.clear()  # found clean without knowing the new secrets
 
     def text(self, value: str) -> str:
+        if value in self._clean:
+            return value
+        scrubbed = self._scrub(value)
+        if scrubbed == value and len(value) <= self.SHORT:
+            if len(self._clean) >= self.REMEMBERED:
+                self._clean.clear()
+            self._clean.add(value)
+        return scrubbed
+
+    def _scrub(self, value: str) -> str:
         for known in self._known:
             if known in value:
                 value = value.replace(known, REDACTED)
@@ -248,5 +266,9 @@ class RequestContext:
             extra = scope["state"].get("log_fields")
             if isinstance(extra, dict):
                 fields = {**extra, **fields}
-            self.log.log(logging.DEBUG if path in self.QUIET_PATHS else logging.INFO, "request", extra=fields)
+            level = logging.DEBUG if path in self.QUIET_PATHS else logging.INFO
+            if self.log.isEnabledFor(level):
+                # Built directly: ``Logger.log`` would walk the stack for the caller's file and line,
+                # which the JSON line never shows.
+                self.log.handle(self.log.makeRecord(self.log.name, level, "", 0, "request", (), None, extra=fields))
             _request_id.reset(token)

@@ -66,9 +66,10 @@ class RequestScope:
             return
         self._closed = True
         try:
-            with anyio.CancelScope(shield=True):
-                for cleanup in reversed(self._cleanups):
-                    await cleanup()
+            if self._cleanups:  # a JSON answer has none: no shield to build
+                with anyio.CancelScope(shield=True):
+                    for cleanup in reversed(self._cleanups):
+                        await cleanup()
         finally:
             if self._lease is not None:
                 self._lease.release()
