@@ -121,6 +121,15 @@ def test_redactor_patterns(raw: str, clean: str) -> None:
     assert Redactor().text(raw) == clean
 
 
+def test_redactor_remembers_only_clean_strings_and_forgets_them_on_new_secrets() -> None:
+    redactor = Redactor()
+    assert redactor.text("tenant-7f3a9c2e1b") == "tenant-7f3a9c2e1b"  # clean: remembered
+    assert redactor.text("Bearer abc.def") == f"Bearer {REDACTED}"
+    assert redactor.text("Bearer abc.def") == f"Bearer {REDACTED}"  # never remembered as clean
+    redactor.add(["7f3a9c2e1b"])  # learned later (protect() at start-up)
+    assert redactor.text("tenant-7f3a9c2e1b") == f"tenant-{REDACTED}"
+
+
 def test_config_secrets_are_the_keys_and_header_values() -> None:
     settings = parse_settings(
         {
