@@ -26,6 +26,7 @@ from server.dialects.anthropic import wire as messages_wire
 from server.dialects.base import Dialect
 from server.dialects.chat import wire
 from server.dialects.checks import param_of
+from server.dialects.responses import wire as responses_wire
 from server.dialects.responses.store import open_store
 from server.dispatch import Dispatcher
 from server.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ProxyError
@@ -66,6 +67,7 @@ REQUEST_SCHEMAS: dict[str, type[BaseModel]] = {
     "ChatRequest": wire.ChatRequest,
     "MessagesRequest": messages_wire.MessagesRequest,
     "CountTokensRequest": messages_wire.Prompt,
+    "ResponsesRequest": responses_wire.ResponsesRequest,
 }
 
 

@@ -61,7 +61,7 @@ async def messages_count_tokens(request: Request) -> Response:
     return await count_tokens(request, ANTHROPIC)
 
 
-@router.post("/v1/responses", response_model=None)
+@router.post("/v1/responses", response_model=None, openapi_extra=_body("ResponsesRequest"))
 async def responses(request: Request) -> Response:
     return await serve(request, RESPONSES)
 
