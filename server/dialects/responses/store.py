@@ -94,7 +94,11 @@ class ResponseStore:
         raw = await self._call(self.kv.get(id))
         if raw is None:
             return None
-        record = Record.loads(id, raw)
+        try:
+            record = Record.loads(id, raw)
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable record in the response store", extra={"response_id": id})
+            return None
         if record.owner != owner or record.created_at < time.time() - self.retention:
             return None
         return record
