@@ -9,9 +9,12 @@ and ``": "`` separators, strings re-escaped, numbers as Python writes them). Whe
 valid and coercion has nothing to change, the finalised text *is* what was sent. It sends only what
 cannot change any more, and stops sending (``holding``) at the first thing that could:
 
-- a key, with its ``, `` and ``: ``, goes out together with the first byte of its value; a number
-  or ``true``/``false``/``null`` once it has ended (so a cut-off ``12`` or ``tr`` is never sent);
-  a ``\\u`` escape once complete (a surrogate pair as one character);
+- a key, with its ``, `` and ``: ``, goes out together with the first byte of its value, and so
+  does an object's ``{`` (json repair turns an object cut off inside its first key into something
+  else); a number or ``true``/``false``/``null`` once it has ended (a cut-off ``12`` or ``tr`` is
+  never sent); a ``\\u`` escape once complete (a surrogate pair as one character); whitespace at
+  the end of a string so far once something else follows it (json repair trims it from a cut-off
+  string);
 - anything that is not strict JSON (a trailing comma, a single quote, a raw control character, a
   lone surrogate, a second value for a key already sent, NaN, text before the ``{``) holds;
 - a value whose type the tool's schema does not list holds *before* the value's first byte:
@@ -28,11 +31,17 @@ coercion done, ``None`` when no object could be made):
 2. otherwise (repair or coercion changed something already sent, or no object at all): what was
    sent is closed as it stands (an open string gets its ``"``, open arrays and objects their
    brackets) and the call ends with outcome ``repaired``. The client then has valid JSON arguments
-   that may lack what followed the point where sending stopped. Rules above keep this case rare:
-   everything json-repair appends to a cut-off object, and every coercion, falls under rule 1.
+   that may lack what followed the point where sending stopped. The holding rules above keep this
+   case rare: every coercion, and what json repair appends to an object cut off in a string, a
+   number, a key or between members, fall under rule 1; what remains is json repair's own
+   rewriting (it drops an empty last array item, and trims or re-escapes strings around a
+   misplaced comma or quote), where the text as sent is the more faithful one.
 
-Nothing sent: the finalised text goes out whole, as with ``stream_arguments: whole``. Every rule
-keeps the invariant that fragments concatenate to one JSON object text.
+Nothing sent (the arguments began with something other than ``{``, arrived as an object, or were
+cut off before their first value): the finalised text goes out whole, exactly as with
+``stream_arguments: whole`` (for a hosted call whose text no repair makes an object, that is its
+text as given, outcome ``invalid``, as whole mode keeps it). Otherwise every fragment sent and
+every remainder concatenate to one JSON object text.
 
 The same reader serves both paths: ``server/backends/normalize.py`` feeds it a hosted upstream's
 argument fragments; ``StreamedArgumentsParser`` below feeds it the arguments of a forced call a
