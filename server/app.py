@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -201,5 +202,13 @@ def _install_schema(app: FastAPI) -> None:
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` and multi-worker runs: the config path from the env."""
-    return create_app(load_settings(os.environ.get("TOOLRELAY_CONFIG", "config/models.yaml")))
+    """Factory for ``uvicorn --factory`` and multi-worker runs: the config path from the env.
+
+    The server process's one app: what start-up built (modules, config, adapters, schemas) lives
+    as long as the process, so it leaves the garbage collector's view (``gc.freeze``). Otherwise
+    every full collection walks those ~100k objects again: with 32 requests in flight, about a
+    tenth of a millisecond per request."""
+    app = create_app(load_settings(os.environ.get("TOOLRELAY_CONFIG", "config/models.yaml")))
+    gc.collect()  # what start-up threw away is freed now, not frozen with the rest
+    gc.freeze()
+    return app
