@@ -110,6 +110,13 @@ class VllmBackend:
         except Unreachable:
             self.pool.mark_down(replica)
             raise
+        except UpstreamError as err:
+            if err.status >= 500:
+                # An engine failing its requests while /health still says 200: the dispatcher's retry
+                # must go to another replica, not to this one for having the fewest in flight. The
+                # next healthy probe lets it back in.
+                self.pool.mark_down(replica)
+            raise
         finally:
             replica.in_flight -= 1
 
