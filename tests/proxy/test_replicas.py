@@ -23,7 +23,9 @@ def relay() -> Iterator[tuple[FakeVllm, FakeVllm, str]]:
     bad, good = FakeVllm(default=TEXT), FakeVllm(default=TEXT)
     bad.fail_status = 500
     with serve_app(bad.app) as bad_url, serve_app(good.app) as good_url:
-        retry = {"attempts": 2, "backoff_initial": 0.0, "backoff_max": 0.0}
+        # The circuit (per backend model) is out of the way here: several requests can reach the bad
+        # replica at once before it is marked down, and five failures in a row would open it.
+        retry = {"attempts": 2, "backoff_initial": 0.0, "backoff_max": 0.0, "circuit_failures": 100}
         settings = parse_settings(
             {
                 "backends": {
