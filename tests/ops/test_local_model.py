@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,8 +113,14 @@ def test_unknown_family_or_path_stops_with_a_message(tmp_path: Path, family: str
 
 def test_make_run_passes_model_and_family_and_nothing_without_them() -> None:
     def dry(*extra: str) -> str:
+        # run from `make test`, a sub-make would print "Entering/Leaving directory" lines: no parent make here
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
         out = subprocess.run(
-            ["make", "-n", "-o", ".venv/.installed", "run", *extra], capture_output=True, text=True, check=True
+            ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "run", *extra],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         ).stdout
         return out.strip().splitlines()[-1]
 

@@ -71,6 +71,7 @@ def _namespace_script(needed: list[Path], stage: Path, command: list[str]) -> st
     return "\n".join(lines)
 
 
+@pytest.mark.timeout(1200)  # a second vLLM start beside the session's, on two cores: minutes
 def test_vllm_serves_the_model_as_an_unprivileged_user(model_dir: Path, tmp_path: Path) -> None:
     python = venv_python()
     base = Path(
