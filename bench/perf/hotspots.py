@@ -16,12 +16,13 @@ from pathlib import Path
 # "function (path/to/file.py:123)" → function, file; the line is dropped so a function counts once.
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 _SITE = re.compile(r".*/(?:site-packages|lib/python3\.\d+)/")
+_ROOT = str(Path(__file__).resolve().parents[2]) + "/"  # the checkout the profiled proxy ran from
 
 
 def _where(file: str) -> str:
     """A short name for a frame's file: the package path under site-packages, or the repo path."""
     short = _SITE.sub("", file)
-    return short.split("/work/main/", 1)[-1]
+    return short.split(_ROOT, 1)[-1]
 
 
 def _package(file: str) -> str:
