@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from adapters import REGISTRY
 from tests.fakes.fake_vllm import RECORDED
 
 FAMILY_TOOLS: list[dict[str, Any]] = [
@@ -41,11 +42,12 @@ QUIRK_TOOLS: list[dict[str, Any]] = [
 FAMILY_QUESTION = "Weather in Paris for two days?"
 QUIRK_QUESTION = "What is the weather in Paris and Tokyo?"
 
-FAMILIES = ("hermes", "qwen3", "llama3_json", "pythonic", "mistral", "deepseek_v3", "glm45", "kimi_k2", "deepseek_v32")
+# every family with a recorded output: a family that gains one is replayed through every door
+FAMILIES = tuple(name for name in RECORDED if name in REGISTRY)
 _FAMILY_CALLS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "pythonic": [("get_weather", {"city": "Paris", "days": 2}), ("now", {})],
 }
-_REASONING = {"qwen3", "kimi_k2"}
+_REASONING = {"qwen3", "kimi_k2", "gpt_oss", "glm47", "minimax_m2"}
 
 # case name → (provider profile, the fake's upstream model id with its quirks)
 QUIRKS: dict[str, tuple[str, str]] = {
@@ -99,7 +101,7 @@ class Case:
         return self.name in _REASONING if self.kind == "family" else self.name == "reasoning"
 
 
-CASES = [Case("family", f) for f in FAMILIES if f in RECORDED] + [Case("quirk", q) for q in QUIRKS]
+CASES = [Case("family", f) for f in FAMILIES] + [Case("quirk", q) for q in QUIRKS]
 
 
 def relay_settings(upstream_url: str, vllm_url: str) -> dict[str, Any]:
