@@ -10,11 +10,11 @@ with a text built from that result; the agent "sends" it; the model answers in p
     python examples/weather_agent.py --model gpt-4o-mini  # a hosted model behind toolrelay
     python examples/weather_agent.py --base-url https://api.openai.com/v1 --model gpt-4o-mini
 
-A small model (SmolLM2-135M) rarely decides to call a tool by itself: ``--tool-choice required``
-(the default for ``smollm2``) names the next unused tool in each round (``tool_choice`` with a
-function name, which toolrelay enforces with vLLM structured outputs, so the arguments always
-follow the tool's schema) and lets the last round answer in prose. The values are still the
-model's own: a 135M model may well invent them.
+``tool_choice`` is ``auto`` and no tool is named: with ``make run``'s default, toolrelay's auto gate
+(``auto_policy: gated``) decides whether SmolLM2-135M calls, and a call it decides on is constrained
+to the tool's schema. ``--tool-choice required`` instead names the next unused tool in each round
+(``tool_choice`` with a function name, enforced with vLLM structured outputs) and lets the last round
+answer in prose. The values are still the model's own: a 135M model may well invent them.
 """
 
 from __future__ import annotations
@@ -96,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", "http://localhost:8000/v1"))
     ap.add_argument("--model", default=os.environ.get("MODEL", "smollm2"))
     ap.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "unused"))
-    ap.add_argument("--tool-choice", choices=["auto", "required"], default=None)
+    ap.add_argument("--tool-choice", choices=["auto", "required"], default="auto")
     ap.add_argument("--max-rounds", type=int, default=5)
+    # a small model may ramble until its context is full; a bounded answer keeps the history short
+    ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--question", default="What is the weather in Beijing today? Send it to Alice in a short message.")
     args = ap.parse_args(argv)
-    forced = (args.tool_choice or ("required" if args.model == "smollm2" else "auto")) == "required"
+    forced = args.tool_choice == "required"
 
     client = OpenAI(base_url=args.base_url, api_key=args.api_key)
     messages: list[Any] = [
@@ -116,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             unused = [t["function"]["name"] for t in TOOLS if t["function"]["name"] not in used]
             named = {"type": "function", "function": {"name": unused[0]}} if unused else "none"
             kwargs["tool_choice"] = named
-        reply = client.chat.completions.create(model=args.model, messages=messages, temperature=0, **kwargs)
+        reply = client.chat.completions.create(
+            model=args.model, messages=messages, temperature=0, max_tokens=args.max_tokens, **kwargs
+        )
         message = reply.choices[0].message
         if not message.tool_calls:
             say(f"assistant: {message.content}")

@@ -17,7 +17,7 @@ import pytest
 from agents import set_tracing_disabled
 from langchain_openai import ChatOpenAI
 
-from examples import agents_sdk_agent, langchain_agent
+from examples import agents_sdk_agent, langchain_agent, weather_agent
 from server.app import create_app
 from server.config import load_settings
 from tests.servers import ROOT, serve_app
@@ -67,6 +67,14 @@ def test_agents_sdk_agent_calls_the_weather_tool(shipped_relay: str, capsys: pyt
     assert isinstance(json.loads(calls[0][1]).get("location"), str)
     assert answer and "<tool_call>" not in answer
     assert "assistant called get_current_weather(" in capsys.readouterr().out
+
+
+def test_weather_agent_calls_under_auto(shipped_relay: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = weather_agent.main(["--base-url", f"{shipped_relay}/v1", "--question", QUESTION, "--max-rounds", "3"])
+    out = capsys.readouterr().out
+    assert "assistant calls get_current_weather(" in out, out
+    assert code == 0, out  # it ended in a text answer within the rounds
+    assert "<tool_call>" not in out.rsplit("assistant:", 1)[-1]
 
 
 def test_a_question_no_tool_fits_is_answered_in_text(shipped_relay: str) -> None:
