@@ -63,9 +63,9 @@ async def serve(request: Request, dialect: Dialect) -> Response:
             fields["model"] = scope.model
             state.check_access(request, targets[0].model)
             # a door may hand a request on unchanged (the Responses door's ``responses: passthrough``)
-            passthrough = getattr(dialect, "passthrough", None)
-            if passthrough is not None and (forwarded := await passthrough(request, scope, body, job, targets)):
-                return forwarded  # type: ignore[no-any-return]
+            forwarded = await dialect.passthrough(request, scope, body, job, targets)
+            if forwarded is not None:
+                return forwarded
             answer = Answer(dialect.new_id(), int(time.time()), job.model)
             async with _client_watch(request):
                 if job.stream:

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from server.backends.base import Completion, StreamItem
 from server.config import Limits
 from server.errors import ProxyError
 from server.job import Job
+from server.routing import Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +55,10 @@ class Dialect(Protocol):
     def encoder(self, job: Job, answer: Answer, context: Any) -> StreamEncoder: ...
 
     def error_body(self, err: ProxyError) -> dict[str, Any]: ...
+
+    async def passthrough(
+        self, request: Request, scope: Any, body: dict[str, Any], job: Job, targets: tuple[Target, ...]
+    ) -> Response | None:
+        """A response when the door hands the request on unchanged (the Responses door's
+        ``responses: passthrough``); ``None`` to run it through the pipeline."""
+        ...

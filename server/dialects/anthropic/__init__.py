@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from server.backends.base import Completion
 from server.config import Limits
@@ -21,6 +22,7 @@ from server.dialects.anthropic.stream import EventEncoder
 from server.dialects.base import Answer
 from server.errors import ProxyError
 from server.job import Job
+from server.routing import Target
 
 # The HTTP status of every error toolrelay answers → Anthropic's error type. The status stays
 # the proxy's own (its retry semantics, ``retry-after`` and ``x-should-retry``, go with it).
@@ -60,3 +62,8 @@ class AnthropicDialect:
 
     def error_body(self, err: ProxyError) -> dict[str, Any]:
         return error_body(err)
+
+    async def passthrough(
+        self, request: Request, scope: Any, body: dict[str, Any], job: Job, targets: tuple[Target, ...]
+    ) -> Response | None:
+        return None  # this door always runs the pipeline

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from server.backends.base import Completion
 from server.config import Limits
@@ -15,6 +16,7 @@ from server.dialects.chat.decode import decode
 from server.dialects.chat.stream import ChunkEncoder
 from server.errors import ProxyError
 from server.job import Job
+from server.routing import Target
 
 
 class ChatDialect:
@@ -35,3 +37,8 @@ class ChatDialect:
 
     def error_body(self, err: ProxyError) -> dict[str, Any]:
         return err.body()
+
+    async def passthrough(
+        self, request: Request, scope: Any, body: dict[str, Any], job: Job, targets: tuple[Target, ...]
+    ) -> Response | None:
+        return None  # this door always runs the pipeline
