@@ -10,7 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from adapters.auto_gate import GateWeights
 
 # --------------------------------------------------------------------------- inputs
 
@@ -193,6 +196,8 @@ class Adapter(Protocol):
 
     name: str
     stop: tuple[str, ...]
+    call_marker: str | None  # what an ``auto`` gate scores at the start of the assistant turn
+    auto_gate: GateWeights | None  # the gate's calibrated weights; None: no gate
 
     def render(
         self,

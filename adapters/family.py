@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from adapters.auto_gate import GateWeights
 from adapters.base import Constraint, Message, Parser, ToolChoice, ToolSpec
 from adapters.render import bundled_template, offered_tools, render_with_template
 from adapters.schema_regex import alternation, escape, json_regex
@@ -51,6 +52,9 @@ class TemplateAdapter:
     name: str = ""
     stop: tuple[str, ...] = ()
     template: str = ""
+    # tool_choice auto decided first by calibrated weights (hermes' auto_policy gated): its marker and weights
+    call_marker: str | None = None
+    auto_gate: GateWeights | None = None
 
     def __init__(self, *, chat_template: str | None = None, **template_vars: Any) -> None:
         self.chat_template = chat_template

@@ -184,7 +184,7 @@ class HermesAdapter(TemplateAdapter):
     name = "hermes"
     stop: tuple[str, ...] = ("<|im_end|>",)
     template = "hermes"
-    call_marker = "<tool_call>"  # what the ``auto`` gate scores at the start of the assistant turn
+    call_marker: str | None = "<tool_call>"  # what the ``auto`` gate scores at the start of the assistant turn
 
     def __init__(
         self,

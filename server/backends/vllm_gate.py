@@ -29,7 +29,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from adapters.auto_gate import GateWeights, MarkerScore, decide, pending_tools
+from adapters.auto_gate import MarkerScore, decide, pending_tools
 from adapters.base import Adapter, Constraint, Message, ToolChoice, ToolSpec
 
 GateOutcome = Literal["called", "answered", "failed"]
@@ -140,9 +140,8 @@ class AutoGate:
         parallel_tool_calls: bool,
     ) -> Constraint | None:
         """The constraint the answer is parsed with; ``body`` is changed in place on "call"."""
-        weights = getattr(adapter, "auto_gate", None)
-        marker = getattr(adapter, "call_marker", None)
-        if not isinstance(weights, GateWeights) or not isinstance(marker, str) or tool_choice.mode != "auto":
+        weights, marker = adapter.auto_gate, adapter.call_marker
+        if weights is None or marker is None or tool_choice.mode != "auto":
             return constraint
         if not tools:
             return constraint
