@@ -21,8 +21,15 @@ from jsonschema import Draft202012Validator
 from server.errors import InvalidRequest
 
 SCHEMA_FILE = Path(__file__).with_name("request.schema.json")
-# Validated by the wire models in more detail than the spec (names, histories, tool shapes).
-_BY_WIRE = frozenset({"model", "messages", "tools", "functions", "tool_choice", "function_call"})
+# Validated by the wire models as the spec does, or in more detail (names, histories, tool shapes,
+# the scalars' types and ranges): checking them again would cost every request for nothing.
+_BY_WIRE = frozenset(
+    {
+        "model", "messages", "tools", "functions", "tool_choice", "function_call", "stream", "temperature",
+        "top_p", "n", "presence_penalty", "frequency_penalty", "seed", "parallel_tool_calls", "logprobs",
+        "top_logprobs",
+    }
+)  # fmt: skip
 
 
 def _properties(node: Mapping[str, Any], defs: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
