@@ -20,35 +20,10 @@ if path="$(found)"; then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    log "no prometheus binary and no apt-get: install Prometheus 2.x and put it on PATH (or set PROMETHEUS_BIN)"
-    exit 1
-fi
-
-AS_ROOT=()
-if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        AS_ROOT=(sudo -n)
-    else
-        log "installing the Debian package needs root (or passwordless sudo)"
-        exit 1
-    fi
-fi
-
-# Two `make test` runs on one machine must not race on dpkg; the second waits, then finds the binary.
-LOCK="${TMPDIR:-/tmp}/toolrelay-install-prometheus.lock"
-exec 9>"$LOCK"
-flock 9
-if path="$(found)"; then
-    echo "$path"
-    exit 0
-fi
-
-log "installing the Debian package prometheus"
-export DEBIAN_FRONTEND=noninteractive
-"${AS_ROOT[@]}" apt-get update -qq
+# shellcheck source=apt_install.sh
+source "$(dirname "$0")/apt_install.sh"
 # Recommends would pull in node-exporter and friends, which the tests never use.
-"${AS_ROOT[@]}" apt-get install -y -qq --no-install-recommends prometheus >&2
+apt_install install-prometheus found prometheus
 
 path="$(found)" || { log "apt-get finished but no prometheus binary is on PATH"; exit 1; }
 "$path" --version >&2

@@ -16,34 +16,10 @@ if r="$(redis_bin)" && p="$(postgres_bin)"; then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    log "no redis-server/postgres and no apt-get: install Redis and PostgreSQL server binaries"
-    exit 1
-fi
-
-AS_ROOT=()
-if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        AS_ROOT=(sudo -n)
-    else
-        log "installing the Debian packages needs root (or passwordless sudo)"
-        exit 1
-    fi
-fi
-
-# Two runs on one machine must not race on dpkg; the second waits, then finds the binaries.
-LOCK="${TMPDIR:-/tmp}/toolrelay-install-store-servers.lock"
-exec 9>"$LOCK"
-flock 9
-if r="$(redis_bin)" && p="$(postgres_bin)"; then
-    echo "$r"; echo "$p"
-    exit 0
-fi
-
-log "installing the Debian packages redis-server and postgresql"
-export DEBIAN_FRONTEND=noninteractive
-"${AS_ROOT[@]}" apt-get update -qq
-"${AS_ROOT[@]}" apt-get install -y -qq --no-install-recommends redis-server postgresql >&2
+both() { redis_bin && postgres_bin; }
+# shellcheck source=apt_install.sh
+source "$(dirname "$0")/apt_install.sh"
+apt_install install-store-servers both redis-server postgresql
 # The tests start their own servers; the packages' services are not needed (and may not run here).
 for svc in redis-server postgresql; do
     "${AS_ROOT[@]}" service "$svc" stop >/dev/null 2>&1 || true
