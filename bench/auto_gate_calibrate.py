@@ -197,14 +197,10 @@ def split_accuracy(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def merged_by_label(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Reports of one series (same label) run per category, as one report per label, in order."""
-    out: dict[str, dict[str, Any]] = {}
-    for report in reports:
-        name = bfcl_report.label(report)
-        merged = out.setdefault(name, {"config": {**report["config"], "label": name}, "categories": {}})
-        merged["categories"].update(report["categories"])
-    return list(out.values())
+def _load(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        report: dict[str, Any] = json.load(f)
+    return report
 
 
 def _read(path: str) -> list[dict[str, Any]]:
@@ -241,23 +237,27 @@ def main(argv: Iterable[str] | None = None) -> int:
     fit.add_argument("rows", nargs="+")
     fit.add_argument("--features", type=_csv, default=["margin", "name_overlap", "bm25"])
     fit.add_argument("--min-no-call", type=float, default=0.90, help="calibration irrelevance kept uncalled")
-    sp = sub.add_parser("splits", help="a bench/bfcl.py report's accuracy on each split")
+    sp = sub.add_parser("splits", help="bench/bfcl.py reports' accuracy on each split, those with one label merged")
     sp.add_argument("reports", nargs="+")
     ch = sub.add_parser("chart", help="one bar chart of bench/bfcl.py reports, those with one label merged")
     ch.add_argument("png")
     ch.add_argument("reports", nargs="+")
+    mg = sub.add_parser("merge", help="bench/bfcl.py reports (parts of one run, same label) as one report")
+    mg.add_argument("out")
+    mg.add_argument("reports", nargs="+")
     args = ap.parse_args(list(argv) if argv is not None else None)
-    if args.step == "chart":
-        reports = []
-        for path in args.reports:
-            with open(path, encoding="utf-8") as f:
-                reports.append(json.load(f))
-        bfcl_report.plot(merged_by_label(reports), args.png)
-        return 0
-    if args.step == "splits":
-        for path in args.reports:
-            with open(path, encoding="utf-8") as f:
-                sys.stdout.write(f"{path}\n{split_accuracy(json.load(f))}\n")
+    if args.step in ("chart", "splits", "merge"):
+        series = bfcl_report.merged([_load(path) for path in args.reports])
+        if args.step == "chart":
+            bfcl_report.plot(series, args.png)
+        elif args.step == "merge":
+            if len(series) != 1:
+                ap.error(f"merge: the reports hold {len(series)} labels, expected one")
+            with open(args.out, "w", encoding="utf-8") as sink:
+                json.dump(series[0], sink, indent=1, ensure_ascii=False)
+        else:
+            for report in series:
+                sys.stdout.write(f"{bfcl_report.label(report)}\n{split_accuracy(report)}\n")
         return 0
     if args.step == "features":
         asyncio.run(features(args))

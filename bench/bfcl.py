@@ -41,6 +41,7 @@ class RunConfig:
     categories: tuple[str, ...] = bfcl.CATEGORIES
     limit: int | None = None
     every: int = 1  # every N-th item of each category, from its first (a sample spread over the file)
+    start: int = 0  # ... from this position: parts 0..N-1 of `every N` together are the whole category
     tool_choice: Literal["auto", "required"] = "auto"
     parallel_tool_calls: bool | None = None  # None: leave the field out, the server's default applies
     temperature: float = 0.0
@@ -144,7 +145,9 @@ async def run_items(config: RunConfig, entries: Sequence[bfcl.Entry]) -> list[It
 
 def run_bench(config: RunConfig) -> dict[str, Any]:
     """Run the configured categories and return the JSON report (see ``bfcl_report.summarise``)."""
-    entries = [e for c in config.categories for e in bfcl.load_entries(c, config.limit)[:: max(1, config.every)]]
+    entries = [
+        e for c in config.categories for e in bfcl.load_entries(c, config.limit)[config.start :: max(1, config.every)]
+    ]
     url = report.metrics_url(config.base_url)
     with httpx.Client(timeout=10.0) as http:
         before = report.tool_call_counts(url, http)
@@ -182,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--categories", type=_categories, default=bfcl.CATEGORIES, help="comma-separated")
     p.add_argument("--limit", type=int, default=None, help="first N items of each category")
     p.add_argument("--every", type=int, default=1, help="every N-th item of each category (spread, not first N)")
+    p.add_argument("--start", type=int, default=0, help="... from this position (run a category in parts)")
     p.add_argument("--tool-choice", choices=("auto", "required"), default="auto")
     p.add_argument("--parallel-tool-calls", type=_flag, default=None, help="true|false (default: not sent)")
     p.add_argument("--temperature", type=float, default=0.0)
@@ -214,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         categories=args.categories,
         limit=args.limit,
         every=args.every,
+        start=args.start,
         tool_choice=args.tool_choice,
         parallel_tool_calls=args.parallel_tool_calls,
         temperature=args.temperature,

@@ -116,6 +116,31 @@ def summarise(
     }
 
 
+def _item(row: Mapping[str, Any]) -> ItemResult:
+    return ItemResult(**{k: row[k] for k in ItemResult.__dataclass_fields__ if k in row})
+
+
+def merged(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Reports of one series (same label) as one report per label, in order of first appearance:
+    a series run per category, or one category run in parts (``--every N --start K``). Figures are
+    recomputed from the items (an item run twice counts once, the later answer)."""
+    series: dict[str, list[Mapping[str, Any]]] = {}
+    for report in reports:
+        series.setdefault(label(report), []).append(report)
+    out = []
+    for name, parts in series.items():
+        items = {row["id"]: _item(row) for part in parts for row in part["items"]}
+        outcomes: dict[str, dict[str, int]] | None = None
+        for part in parts:
+            for family, counts in (part.get("parse_outcomes") or {}).items():
+                totals = (outcomes := outcomes or {}).setdefault(family, {})
+                for outcome, n in counts.items():
+                    totals[outcome] = totals.get(outcome, 0) + n
+        config = {**parts[0]["config"], "label": name}
+        out.append(summarise(config, list(items.values()), outcomes, sum(p.get("wall_s", 0.0) for p in parts)))
+    return out
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 

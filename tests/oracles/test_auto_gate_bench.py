@@ -4,12 +4,15 @@ file's even and odd positions, a sample is spread over whole files, reports merg
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
+from bench import bfcl_report
 from bench import bfcl_support as bfcl
-from bench.auto_gate_calibrate import interleaved, merged_by_label, spread
+from bench.auto_gate_calibrate import interleaved, spread
 from bench.auto_gate_fit import fit_report, gate_score, weights_for
+from bench.bfcl_report import ItemResult
 
 
 def rows(seed: int = 0) -> list[dict[str, Any]]:
@@ -66,10 +69,27 @@ def test_samples_are_spread_over_whole_files() -> None:
     assert max(first) > 300 and min(first) < 100  # the first items taken already span the file
 
 
-def test_reports_of_one_label_merge_for_the_chart() -> None:
-    a = {"config": {"label": "x", "model": "m", "tool_choice": "auto"}, "categories": {"simple_python": {"n": 1}}}
-    b = {"config": {"label": "x", "model": "m", "tool_choice": "auto"}, "categories": {"irrelevance": {"n": 2}}}
-    c = {"config": {"label": None, "model": "n", "tool_choice": "auto"}, "categories": {"irrelevance": {"n": 3}}}
-    merged = merged_by_label([a, b, c])
-    assert [m["config"]["label"] for m in merged] == ["x", "n · auto"]
-    assert merged[0]["categories"] == {"simple_python": {"n": 1}, "irrelevance": {"n": 2}}
+def _report(label: str | None, model: str, items: list[ItemResult], outcomes: dict[str, dict[str, int]] | None) -> Any:
+    config = {"label": label, "model": model, "tool_choice": "auto"}
+    return json.loads(json.dumps(bfcl_report.summarise(config, items, outcomes, 2.0)))
+
+
+def test_reports_of_one_label_merge_by_category_and_by_part() -> None:
+    def item(id_: str, category: str, valid: bool) -> ItemResult:
+        return ItemResult(id=id_, category=category, valid=valid, latency_s=1.0)
+
+    # simple_python in two parts (--every 2 --start 0/1), irrelevance in a third report, another label
+    a = _report(
+        "x", "m", [item("s0", "simple_python", True), item("s2", "simple_python", False)], {"hermes": {"parsed": 2}}
+    )
+    b = _report("x", "m", [item("s1", "simple_python", True)], {"hermes": {"parsed": 1, "repaired": 1}})
+    c = _report("x", "m", [item("i0", "irrelevance", True), item("s1", "simple_python", False)], None)
+    d = _report(None, "n", [item("i0", "irrelevance", False)], None)
+    merged = bfcl_report.merged([a, b, c, d])
+    assert [bfcl_report.label(m) for m in merged] == ["x", "n · auto"]
+    x = merged[0]
+    # s1 ran twice: the later answer (c's, wrong) counts once
+    assert x["categories"]["simple_python"] == {**x["categories"]["simple_python"], "n": 3, "correct": 1}
+    assert x["categories"]["irrelevance"]["correct"] == 1 and x["overall"]["n"] == 4
+    assert x["parse_outcomes"] == {"hermes": {"parsed": 3, "repaired": 1}} and x["wall_s"] == 6.0
+    assert merged[1]["overall"] == {**merged[1]["overall"], "n": 1, "correct": 0}

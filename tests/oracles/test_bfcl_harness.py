@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import auto_gate_calibrate as calibrate
 from bench import bfcl as harness
 from bench import bfcl_report as report
 from bench import bfcl_support as bfcl
@@ -98,3 +99,19 @@ def test_endpoint_without_toolrelay_metrics_reports_no_outcomes(base_url: str) -
     before = {("hermes", "parsed"): 2.0}
     after = {("hermes", "parsed"): 5.0, ("hermes", "repaired"): 1.0, ("mistral", "parsed"): 0.0}
     assert report.outcome_delta(before, after) == {"hermes": {"parsed": 3, "repaired": 1}}
+
+
+def test_parts_of_a_category_run_apart_merge_into_the_whole(base_url: str, tmp_path: Path) -> None:
+    argv = ["--model", "oracle", "--base-url", base_url, "--categories", "irrelevance", "--limit", "5"]
+    parts = [tmp_path / f"part{k}.json" for k in range(2)]
+    for k, path in enumerate(parts):
+        assert harness.main([*argv, "--every", "2", "--start", str(k), "--out", str(path)]) == 0
+    ids = [[i["id"] for i in json.loads(p.read_text(encoding="utf-8"))["items"]] for p in parts]
+    whole = [e.id for e in bfcl.load_entries("irrelevance", 5)]
+    assert ids == [whole[0::2], whole[1::2]]
+
+    merged = tmp_path / "whole.json"
+    assert calibrate.main(["merge", str(merged), *map(str, parts)]) == 0
+    report = json.loads(merged.read_text(encoding="utf-8"))
+    assert sorted(i["id"] for i in report["items"]) == sorted(whole)
+    assert report["categories"]["irrelevance"]["n"] == 5
