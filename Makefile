@@ -58,9 +58,10 @@ test: install lint typecheck vllm-env prometheus store-servers checkov
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not vllm and not prometheus"
 
-# `make run MODEL=path/to/hf-dir-or.gguf [FAMILY=hermes]` serves another local model (scripts/local_model.py).
+# `make run MODEL=path/to/hf-dir-or.gguf [FAMILY=hermes] [AUTO=gated]` serves another local model
+# (scripts/local_model.py).
 run: install
-	$(BIN)/python -m scripts.run_local $(if $(MODEL),--model "$(MODEL)") $(if $(FAMILY),--family "$(FAMILY)")
+	$(BIN)/python -m scripts.run_local $(if $(MODEL),--model "$(MODEL)") $(if $(FAMILY),--family "$(FAMILY)") $(if $(AUTO),--auto "$(AUTO)")
 
 bench-parsers: install
 	$(BIN)/python -m bench.parsers

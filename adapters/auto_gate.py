@@ -84,6 +84,13 @@ class GateWeights:
         return cls(**values)
 
 
+# The gate a model without its own calibration can use (``make run MODEL=… AUTO=gated``): lexical
+# signals only, so no model is asked. Fitted by bench/auto_gate_fit.py on the BFCL labels alone (even
+# positions of simple_python and irrelevance, every 3rd live_simple, every 5th live_irrelevance); on
+# the odd positions it calls 84.5% of simple_python and 10.8% of irrelevance (docs/accuracy.md).
+LEXICAL_GATE = GateWeights(bias=-1.953, name_overlap=3.41, bm25=1.557)
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     relevance: Relevance

@@ -5,6 +5,10 @@ converted once into a plain Hugging Face directory under the cache (``scripts/pr
 --gguf``, run with the vLLM venv's python: vLLM's CPU build does not serve GGUF), keyed by the
 file's name and size so that a changed file is converted again.
 
+``AUTO=gated`` (a weak or base model that does not call tools on its own under ``tool_choice: auto``)
+lets toolrelay decide call-or-text with the model-free lexical gate (``adapters.auto_gate.LEXICAL_GATE``)
+before the model generates; only families with an ``auto_policy`` (hermes) take it.
+
 ``FAMILY`` is the toolrelay family that renders and parses the model's tool calls (``hermes``,
 ``qwen3``, ``llama3_json``, ``mistral`` …). Left out, it is read off the model's chat template by
 ``adapters.detect`` (as ``toolrelay detect-family`` does), with the ``family_options`` the template
@@ -19,12 +23,13 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from adapters.auto_gate import LEXICAL_GATE
 from adapters.detect import DSV32_ENCODING, TEMPLATE_FILES, Detection, detect_files
 from scripts.vllm_server import ROOT, SERVED_NAME, cache_dir
 
@@ -83,6 +88,21 @@ def resolve(model: str, family: str | None, python: Callable[[], Path], run: Run
         known = sorted(REGISTRY)
         raise SystemExit(f"MODEL={model}: cannot tell its family from its chat template; pass FAMILY=one of {known}")
     return LocalModel(model_name(path), model_dir, found.family, found.options)
+
+
+def with_auto(model: LocalModel, policy: str) -> LocalModel:
+    """``model`` with ``tool_choice: auto`` decided by ``policy`` (``gated``: the lexical gate);
+    ``SystemExit`` when its family has no such option."""
+    options: dict[str, Any] = {**model.options, "auto_policy": policy}
+    if policy == "gated":
+        options["auto_gate"] = {k: v for k, v in asdict(LEXICAL_GATE).items() if v}
+    from adapters import REGISTRY
+
+    try:  # the family's own constructor is the judge of its options, as at config load
+        type(REGISTRY[model.family])(**options)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"AUTO={policy}: not an option of the {model.family} family ({err})") from err
+    return replace(model, options=options)
 
 
 def write_config(model: LocalModel, path: Path) -> Path:

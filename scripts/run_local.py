@@ -50,11 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     # make run MODEL=… FAMILY=…: any local Hugging Face directory or GGUF file (scripts/local_model.py)
     ap.add_argument("--model", help="a Hugging Face model directory or .gguf file to serve instead of SmolLM2")
     ap.add_argument("--family", help="its toolrelay family (default: read off its chat template)")
+    ap.add_argument("--auto", help="its auto_policy, e.g. gated: toolrelay decides call-or-text (lexical gate)")
     # On stop toolrelay drains: in-flight requests finish (within the grace) before vLLM goes down.
     # No delay by default: locally no load balancer needs time to stop sending requests here.
     ap.add_argument("--shutdown-delay", type=float, default=0.0)
     ap.add_argument("--shutdown-grace", type=int, default=DEFAULT_GRACE)
     args = ap.parse_args(argv)
+    if args.auto is not None and args.model is None:
+        ap.error("AUTO= goes with MODEL=: the embedded default already has its calibrated gate")
 
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     vllm = VllmServer(port=args.vllm_port, log=logs / "vllm.log")
     if args.model is not None:
         chosen = local_model.resolve(args.model, args.family, ensure_env)
+        if args.auto is not None:
+            chosen = local_model.with_auto(chosen, args.auto)
         args.config = local_model.write_config(chosen, logs / "run-model.yaml")
         served = (chosen.name, f"{chosen.model_dir.name}, family {chosen.family}")
         vllm = VllmServer(port=args.vllm_port, log=logs / "vllm.log", model_dir=chosen.model_dir)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters import REGISTRY
+from adapters.auto_gate import LEXICAL_GATE, GateWeights
 from scripts import local_model
 from scripts.vllm_server import SERVED_NAME
 from server.config import load_settings
@@ -126,3 +127,19 @@ def test_make_run_passes_model_and_family_and_nothing_without_them() -> None:
 
     assert dry().split() == [".venv/bin/python", "-m", "scripts.run_local"]
     assert dry("MODEL=/m/x.gguf", "FAMILY=hermes").endswith('--model "/m/x.gguf" --family "hermes"')
+    assert dry("MODEL=/m/x.gguf", "AUTO=gated").split()[-4:] == ['--model', '"/m/x.gguf"', '--auto', '"gated"']
+
+
+def test_auto_gated_gives_the_lexical_gate_where_the_family_has_one(tmp_path: Path) -> None:
+    d = hf_dir(tmp_path, "Base-270M", None)
+    chosen = local_model.with_auto(local_model.resolve(str(d), "hermes", no_python), "gated")
+    settings = load_settings(local_model.write_config(chosen, tmp_path / "run-model.yaml"))
+    options = settings.models["base-270m"].family_options
+    assert options["auto_policy"] == "gated"
+    weights = GateWeights.from_options(options["auto_gate"])
+    assert weights == LEXICAL_GATE and not weights.needs_marker  # no model request: nothing to calibrate
+    # a family without an auto policy, or an unknown policy, stops with a message naming AUTO=
+    with pytest.raises(SystemExit, match="AUTO=gated: not an option of the llama3_json family"):
+        local_model.with_auto(local_model.resolve(str(d), "llama3_json", no_python), "gated")
+    with pytest.raises(SystemExit, match="AUTO=sometimes"):
+        local_model.with_auto(local_model.resolve(str(d), "hermes", no_python), "sometimes")
