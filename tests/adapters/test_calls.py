@@ -151,3 +151,42 @@ def test_stable_id_uses_the_whole_digest() -> None:
     assert len({x[-8:] for x in ids}) == 64  # the tail of a long id varies with its input too
     with pytest.raises(ValueError):
         stable_id("call_0", 44)
+
+
+# The fast paths (orjson reading, no coercion copy when every value fits) must give exactly what
+# the stdlib reading and a full coercion give.
+_TEXTS = [
+    '{"guests": 2, "price": 1.5, "note": "x"}',
+    '{"guests": 123456789012345678901234567890}',  # past 64 bits: orjson would read a float
+    '{"guests": 1e400}',  # infinity: invalid either way
+    '{"note": "\\ud800"}',  # a lone surrogate: orjson refuses it, the stdlib reads it
+    '{"guests": -0, "price": -0.0, "dates": [1, 2.0, "3"]}',
+    '{"room": {"floor": "2"}, "maybe": null, "either": "7"}',
+    '{"vip": "true", "guests": 2.0}',
+    '{"guests": NaN}',
+    '"{\\"guests\\": 3}"',
+]
+
+
+@pytest.mark.parametrize("raw", _TEXTS)
+def test_fast_reading_and_fitting_change_nothing(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters import calls
+
+    fast = finalize_arguments(raw, TOOL)
+    monkeypatch.setattr(calls, "_loads", calls.loads_strict)
+    monkeypatch.setattr(calls, "_fits", lambda value, schema: False)
+    assert finalize_arguments(raw, TOOL) == fast
+
+
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [({"guests": 1, "dates": [1, 2]}, True), ({"maybe": None, "extra": [1]}, True), ({"price": 2}, True),
+     ({"guests": True}, False), ({"dates": [1, "2"]}, False), ({"room": {"floor": 1.0}}, False),
+     ({"either": 1.5}, True)],
+)  # fmt: skip
+def test_fits_only_when_coercion_changes_nothing(value: dict[str, Any], fits: bool) -> None:
+    from adapters.calls import _fits
+
+    assert _fits(value, TOOL.parameters) is fits
+    if fits:
+        assert json.dumps(coerce_to_schema(value, TOOL.parameters)) == json.dumps(value)
