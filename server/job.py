@@ -41,6 +41,10 @@ class Turn:
     tool_call_id: str | None = None
     name: str | None = None
     reasoning: str | None = None
+    # the client's path to the message or item this turn came from (``input.3``, ``messages.1.content.0``
+    # for an Anthropic tool_result block), so an error names what the client wrote in any door;
+    # "" means ``messages.<turn index>`` (the chat door, one turn per message)
+    at: str = ""
 
 
 @dataclass
@@ -96,15 +100,19 @@ class Job:
         return {k: v for k, v in out.items() if v is not None}
 
 
+# a content part a text-only family cannot show, as the client would call it in any door
+_PART_KINDS = {"image_url": "an image", "input_audio": "audio", "file": "a file"}
+
+
 def _text(content: str | tuple[Mapping[str, Any], ...] | None, where: str) -> str | None:
     if content is None or isinstance(content, str):
         return content
     out: list[str] = []
-    for i, part in enumerate(content):
-        if part.get("type") != "text":
+    for part in content:
+        kind = str(part.get("type"))
+        if kind != "text":
             raise InvalidRequest(
-                f"content part type {part.get('type')!r} is not supported by this model (text only)",
-                param=f"{where}.content.{i}.type",
+                f"{where} holds {_PART_KINDS.get(kind, repr(kind))}: this model takes text only", param=where
             )
         out.append(str(part.get("text", "")))
     return "".join(out)
@@ -115,13 +123,13 @@ def family_messages(job: Job) -> list[Message]:
     names = {c.id: c.name for t in job.messages for c in t.tool_calls}
     out: list[Message] = []
     for i, turn in enumerate(job.messages):
-        where = f"messages.{i}"
+        where = turn.at or f"messages.{i}"
         for c in turn.tool_calls:
             if c.custom:
                 raise InvalidRequest(
-                    f"custom tool call {c.name!r} in the history cannot be shown to a local model family "
-                    "(function tools only)",
-                    param=f"{where}.tool_calls",
+                    f"{where}: custom tool call {c.name!r} in the history cannot be shown to a local model "
+                    "family (function tools only)",
+                    param=where,
                 )
         out.append(
             Message(

@@ -10,7 +10,7 @@ from adapters.base import ToolChoice, ToolSpec
 from server.config import Limits
 from server.dialects.anthropic.decode import decode, prompt_job
 from server.errors import InvalidRequest, PayloadTooLarge
-from server.job import Call, Turn
+from server.job import Call, Turn, family_messages
 
 LIMITS = Limits()
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
@@ -24,7 +24,7 @@ def body(**fields: Any) -> dict[str, Any]:
 def test_minimal_request() -> None:
     job = decode(body(), LIMITS)
     assert job.model == "m" and job.max_tokens == 100 and not job.stream
-    assert job.messages == (Turn("user", "hi"),)
+    assert job.messages == (Turn("user", "hi", at="messages.0"),)
     assert job.tools == () and job.tool_choice == ToolChoice("none") and job.extra == {}
 
 
@@ -45,11 +45,11 @@ def test_system_blocks_and_sampling() -> None:
         ),
         LIMITS,
     )
-    assert job.messages[0] == Turn("system", "Be brief.\n\nBe kind.")
+    assert job.messages[0] == Turn("system", "Be brief.\n\nBe kind.", at="system")
     assert (job.temperature, job.top_p, job.top_k, job.stop) == (0.2, 0.9, 40, ("END",))
     assert job.stream and job.include_usage
     assert job.sampling() == {"temperature": 0.2, "top_p": 0.9, "top_k": 40}  # metadata is not sent on
-    assert decode(body(system="plain"), LIMITS).messages[0] == Turn("system", "plain")
+    assert decode(body(system="plain"), LIMITS).messages[0] == Turn("system", "plain", at="system")
 
 
 def test_tools_and_choices() -> None:
@@ -101,17 +101,18 @@ def test_conversation_with_tool_use_results_and_thinking() -> None:
     ]
     job = decode(body(tools=[TOOL], messages=messages), LIMITS)
     assert job.messages == (
-        Turn("user", "Weather in Paris?"),
+        Turn("user", "Weather in Paris?", at="messages.0"),
         Turn(
             "assistant",
             "Checking.",
             (Call("toolu_1", "get_weather", '{"city":"Paris"}'), Call("toolu_2", "get_weather", '{"city":"Lyon"}')),
             reasoning="I need the tool.",
+            at="messages.1",
         ),
-        Turn("tool", "sunny", tool_call_id="toolu_1"),
-        Turn("tool", "Error: down", tool_call_id="toolu_2"),
-        Turn("user", "Here you go."),
-        Turn("assistant", "Paris is sunny."),
+        Turn("tool", "sunny", tool_call_id="toolu_1", at="messages.2.content.1"),
+        Turn("tool", "Error: down", tool_call_id="toolu_2", at="messages.2.content.2"),
+        Turn("user", "Here you go.", at="messages.2"),
+        Turn("assistant", "Paris is sunny.", at="messages.3"),
     )
 
 
@@ -126,7 +127,14 @@ def test_calls_only_turn_has_no_content_and_images_become_parts() -> None:
     url = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
     assert job.messages[0].content == ({"type": "text", "text": "Look"}, url)
     assert job.messages[1].content is None
-    assert job.messages[2] == Turn("tool", (url,), tool_call_id="t")
+    assert job.messages[2] == Turn("tool", (url,), tool_call_id="t", at="messages.2.content.0")
+    # a text-only family refuses them naming the client's block, in the client's words
+    with pytest.raises(InvalidRequest, match=r"^messages\.0 holds an image") as err:
+        family_messages(job)
+    assert err.value.param == "messages.0"
+    without_first = decode(body(tools=[TOOL], messages=[{"role": "user", "content": "Look"}, *messages[1:]]), LIMITS)
+    with pytest.raises(InvalidRequest, match=r"^messages\.2\.content\.0 holds an image"):
+        family_messages(without_first)
 
 
 @pytest.mark.parametrize(

@@ -169,6 +169,32 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ),
     ({"model": "hosted", "input": "hi", "background": True}, "background", "background"),
     ({"model": "hosted", "input": "hi", "previous_response_id": "resp_nope"}, "previous_response_id", "not found"),
+    # a local text-only family: the client's own item named, in its own words (not the chat form)
+    (
+        {
+            "model": "short",
+            "instructions": "Be brief.",
+            "input": [
+                {"role": "user", "content": "hi"},
+                {"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]},
+            ],
+        },
+        "input.1",
+        "input.1 holds an image: this model takes text only",
+    ),
+    (
+        {
+            "model": "short",
+            "input": [
+                {"role": "user", "content": "hi"},
+                {"type": "reasoning", "id": "rs_1", "summary": []},
+                {"type": "custom_tool_call", "call_id": "c1", "name": "grep", "input": "x"},
+                {"type": "custom_tool_call_output", "call_id": "c1", "output": "found"},
+            ],
+        },
+        "input.1",
+        "custom tool call 'grep'",
+    ),
 ]
 
 

@@ -108,36 +108,36 @@ def _parts(blocks: Sequence[wire.TextBlock | wire.ImageBlock], prefix: str = "")
     return tuple(parts)
 
 
-def _result(block: wire.ToolResultBlock) -> Turn:
+def _result(block: wire.ToolResultBlock, at: str) -> Turn:
     prefix = "Error: " if block.is_error else ""
     content = block.content
     if content is None or isinstance(content, str):
         text: Content = prefix + (content or "")
     else:
         text = _parts([b for b in content if isinstance(b, wire.TextBlock | wire.ImageBlock)], prefix)
-    return Turn("tool", text, tool_call_id=block.tool_use_id)
+    return Turn("tool", text, tool_call_id=block.tool_use_id, at=at)
 
 
-def _user_turns(content: str | list[Any]) -> list[Turn]:
+def _user_turns(content: str | list[Any], at: str) -> list[Turn]:
     if isinstance(content, str):
-        return [Turn("user", content)]
-    out = [_result(b) for b in content if isinstance(b, wire.ToolResultBlock)]
+        return [Turn("user", content, at=at)]
+    out = [_result(b, f"{at}.content.{j}") for j, b in enumerate(content) if isinstance(b, wire.ToolResultBlock)]
     rest = [b for b in content if isinstance(b, wire.TextBlock | wire.ImageBlock)]
     if rest:
-        out.append(Turn("user", _parts(rest)))
+        out.append(Turn("user", _parts(rest), at=at))
     return out
 
 
-def _assistant_turn(content: str | list[Any]) -> Turn:
+def _assistant_turn(content: str | list[Any], at: str) -> Turn:
     if isinstance(content, str):
-        return Turn("assistant", content)
+        return Turn("assistant", content, at=at)
     text = "".join(b.text for b in content if isinstance(b, wire.TextBlock))
     thinking = "\n\n".join(b.thinking for b in content if isinstance(b, wire.ThinkingBlock) and b.thinking)
     calls = tuple(
         Call(b.id, b.name, orjson.dumps(b.input).decode()) for b in content if isinstance(b, wire.ToolUseBlock)
     )
     # a turn of calls only has no content, as on the chat door
-    return Turn("assistant", (text or None) if calls else text, calls, reasoning=thinking or None)
+    return Turn("assistant", (text or None) if calls else text, calls, reasoning=thinking or None, at=at)
 
 
 def _check_results(messages: Sequence[wire.MessageParam]) -> None:
@@ -181,12 +181,12 @@ def turns_of(req: wire.Prompt) -> tuple[Turn, ...]:
     _check_results(req.messages)
     out: list[Turn] = []
     if req.system:
-        out.append(Turn("system", req.system if isinstance(req.system, str) else _text(req.system)))
-    for m in req.messages:
+        out.append(Turn("system", req.system if isinstance(req.system, str) else _text(req.system), at="system"))
+    for i, m in enumerate(req.messages):
         if m.role == "user":
-            out.extend(_user_turns(m.content))
+            out.extend(_user_turns(m.content, f"messages.{i}"))
         else:
-            out.append(_assistant_turn(m.content))
+            out.append(_assistant_turn(m.content, f"messages.{i}"))
     turns = tuple(out)
     check_history(turns)  # holds by construction once _check_results passed; kept as the shared rule
     return turns

@@ -272,6 +272,7 @@ class _Assistant:
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.calls: list[Call] = []
+        self.at = ""  # the first item of the run
 
     def turn(self) -> Turn | None:
         if not self.text and not self.calls:
@@ -281,11 +282,12 @@ class _Assistant:
             "".join(self.text) if self.text else None,
             tuple(self.calls),
             reasoning="\n".join(self.reasoning) or None,
+            at=self.at,
         )
 
 
 def _turns(instructions: str | None, items: Sequence[wire.Item]) -> tuple[Turn, ...]:
-    turns: list[Turn] = [Turn("system", instructions)] if instructions else []
+    turns: list[Turn] = [Turn("system", instructions, at="instructions")] if instructions else []
     group = _Assistant()
 
     def flush() -> None:
@@ -295,24 +297,27 @@ def _turns(instructions: str | None, items: Sequence[wire.Item]) -> tuple[Turn, 
             turns.append(turn)
         group = _Assistant()
 
-    for item in items:
-        if isinstance(item, wire.MessageItem):
-            if item.role == "assistant":
-                content = _content(item.content)
-                group.text.append(content if isinstance(content, str) else _text_of(item.content) or "")
-                continue
+    for k, item in enumerate(items):
+        at = f"input.{k}"
+        if isinstance(item, wire.MessageItem) and item.role != "assistant":
             flush()
-            turns.append(Turn(item.role, _content(item.content)))
+            turns.append(Turn(item.role, _content(item.content), at=at))
+            continue
+        if isinstance(item, wire.FunctionCallOutputItem | wire.CustomToolCallOutputItem):
+            flush()
+            turns.append(Turn("tool", _content(item.output), tool_call_id=item.call_id, at=at))
+            continue
+        group.at = group.at or at
+        if isinstance(item, wire.MessageItem):
+            content = _content(item.content)
+            group.text.append(content if isinstance(content, str) else _text_of(item.content) or "")
         elif isinstance(item, wire.FunctionCallItem):
             group.calls.append(Call(item.call_id, item.name, item.arguments))
         elif isinstance(item, wire.CustomToolCallItem):
             group.calls.append(Call(item.call_id, item.name, item.input, custom=True))
-        elif isinstance(item, wire.ReasoningItem):
+        else:
             texts = [s.text for s in item.summary] or [c.text for c in item.content or ()]
             group.reasoning.extend(t for t in texts if t)
-        else:
-            flush()
-            turns.append(Turn("tool", _content(item.output), tool_call_id=item.call_id))
     flush()
     return tuple(turns)
 
