@@ -10,23 +10,22 @@ and the ``RequestScope`` gives everything back once the response is over.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from adapters.base import CallRejected, ToolCallArgsDelta, ToolCallEnd, ToolCallStart
 from server.backends.base import Completion, Delta, Finish, StreamItem, Usage
 from server.dialects.base import Answer, Dialect, StreamEncoder
+from server.disconnect import ClientGone, ClientWatch
 from server.errors import InternalError, InvalidRequest, PayloadTooLarge, ProxyError
 from server.routing import Target
-from server.scope import ClientGone, RequestScope
+from server.scope import LastChunk, RequestScope
 from server.state import AppState
 
 log = logging.getLogger("toolrelay")
@@ -67,7 +66,9 @@ async def serve(request: Request, dialect: Dialect) -> Response:
             if forwarded is not None:
                 return forwarded
             answer = Answer(dialect.new_id(), int(time.time()), job.model)
-            async with _client_watch(request):
+            # until the response starts nothing else listens to the connection: a client that gives
+            # up while the backend is slow must not leave it working, and a slot taken, until a timeout
+            async with ClientWatch(request.receive):
                 if job.stream:
                     items, target = await state.dispatcher.stream(job, targets)
                 else:
@@ -92,11 +93,22 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    # Straight from ``receive``: ``Request.stream`` is an async generator, with its own frame per chunk.
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()  # the client left before its body was whole (as ``Request.stream``)
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        if chunk:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if not raw:
         raise InvalidRequest("the request body is empty; send a JSON object", code="invalid_json")
     try:
@@ -108,38 +120,6 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
     return body
-
-
-@contextlib.asynccontextmanager
-async def _client_watch(request: Request) -> AsyncIterator[None]:
-    """Cancel the enclosed backend call as soon as the client disconnects.
-
-    Until the response starts nothing else listens to the connection, so a client that gives up
-    while the backend is slow (no first byte yet, a long non-streamed generation) would otherwise
-    leave the backend working, and a slot taken, until a timeout."""
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-    inside = True
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        if inside:  # never cancel the handler once it has left the block
-            gone = True
-            task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        yield
-    except asyncio.CancelledError:
-        if gone and task.uncancel() == 0:
-            raise ClientGone() from None
-        raise
-    finally:
-        inside = False
-        watcher.cancel()
 
 
 def _count(state: AppState, target: Target, completion: Completion) -> None:
@@ -225,23 +205,35 @@ async def metered(
 async def sse(
     scope: RequestScope, target: Target, encoder: StreamEncoder, items: AsyncIterator[StreamItem]
 ) -> AsyncIterator[bytes]:
-    """The door's frames; a failure after the stream started goes out as the door's error frame."""
+    """The door's frames; a failure after the stream started goes out as the door's error frame.
+
+    A choice's finish frame waits for the next frame, or the end of the stream: nothing more is
+    said about that choice, and the end goes out in one write with it (``LastChunk``)."""
+    finished = b""
     try:
         head = encoder.open()
         if head:
             yield head
         async for item in items:
             frame = encoder.encode(item)
-            if frame:
-                yield frame
-        yield await encoder.close()
+            if not frame:
+                continue
+            if isinstance(item, Finish):
+                finished += frame
+                continue
+            if finished:
+                frame, finished = finished + frame, b""
+            yield frame
+        yield LastChunk(finished + await encoder.close())
         scope.outcome = "ok"
     except ProxyError as err:
         scope.outcome = "error"
         scope.state.metrics.upstream_error(target.backend, type(err).__name__)
-        yield encoder.error(err)
+        yield LastChunk(finished + encoder.error(err))
     except Exception:
         # A bug must not cut the stream without a word: the client gets a typed error frame.
         scope.outcome = "error"
         log.exception("unexpected error in a stream")
-        yield encoder.error(InternalError("internal error in toolrelay; the stream was not completed"))
+        yield LastChunk(
+            finished + encoder.error(InternalError("internal error in toolrelay; the stream was not completed"))
+        )

@@ -18,12 +18,9 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from server.disconnect import ClientGone, ClientWatch
 from server.resilience import Lease
 from server.state import AppState
-
-
-class ClientGone(Exception):
-    """The client closed its connection while the backend was still working on the answer."""
 
 
 class RequestScope:
@@ -82,9 +79,17 @@ class RequestScope:
         return ScopedStream(self, body, media_type="text/event-stream", headers=headers)
 
 
+class LastChunk(bytes):
+    """A stream body's last chunk: ``ScopedStream`` sends it as the end of the body, in the same
+    socket write as the chunked encoding's terminator instead of one write more."""
+
+
 class ScopedStream(StreamingResponse):
     """A streaming response that ends its request scope when it is done, even when its body was
-    never iterated (the client left before the first byte, so no generator ``finally`` ran)."""
+    never iterated (the client left before the first byte, so no generator ``finally`` ran).
+
+    A client that leaves stops the stream at once (``ClientWatch``), as Starlette's own response
+    does with a listener in an anyio task group, at a fraction of the cost."""
 
     def __init__(self, request_scope: RequestScope, content: AsyncIterator[bytes], **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
@@ -92,6 +97,18 @@ class ScopedStream(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            async with ClientWatch(receive):
+                await self.stream_response(send)
+        except ClientGone:
+            pass  # the body's generators were closed by the cancellation; nobody reads an answer
         finally:
             await self._request_scope.close()
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        more = True
+        async for chunk in self.body_iterator:
+            more = not isinstance(chunk, LastChunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        if more:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
