@@ -163,12 +163,11 @@ class ChoiceNormalizer:
         key = tc.get("index")
         call_id = tc.get("id") or None
         name = fn.get("name") or None
-        current = self._calls[-1] if self._calls else None
-        if isinstance(key, int) and key in self._by_key:
-            current = self._by_key[key]
+        known = self._by_key.get(key) if isinstance(key, int) else None
+        current = known if known is not None else self._calls[-1] if self._calls else None
         new = (
             current is None
-            or (isinstance(key, int) and key not in self._by_key)
+            or (isinstance(key, int) and known is None)
             or (call_id is not None and current.id is not None and call_id != current.id)
             # several calls on one index without ids: a name after a complete call starts the next
             or (
@@ -189,10 +188,11 @@ class ChoiceNormalizer:
         if name is not None and not current.name:
             current.name = str(name)
         args = fn.get("arguments")
-        if isinstance(args, Mapping):
+        if isinstance(args, str):  # the usual fragment first: the Mapping check is an ABC's, slower
+            if args:
+                current.parts.append(args)
+        elif isinstance(args, Mapping):
             current.obj = args
-        elif isinstance(args, str) and args:
-            current.parts.append(args)
         return current
 
     def finish(self) -> list[Event]:

@@ -27,6 +27,14 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             nl = buf.find(b"\n", start)
             if nl < 0:
                 break
+            # The usual event, one ``data: `` line and a blank one, is taken whole.
+            if not data and buf.startswith(b"data: ", start) and buf[nl + 1 : nl + 2] == b"\n" and buf[nl - 1] != 13:
+                payload = buf[start + 6 : nl]
+                start = nl + 2
+                if payload == DONE:
+                    return
+                yield payload
+                continue
             line = buf[start:nl]
             start = nl + 1
             if line.endswith(b"\r"):
