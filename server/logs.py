@@ -125,12 +125,26 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {str(k): self.value(v) for k, v in value.items()}
+            return self.fields(value)
         if isinstance(value, list | tuple | set | frozenset):
             return [self.value(v) for v in value]
         if value is None or isinstance(value, bool | int | float):
             return value
         return self.text(str(value))
+
+    def fields(self, entry: dict[Any, Any]) -> dict[str, Any]:
+        """``value`` of a dict, with its flat members (the whole of an access line) handled inline."""
+        out: dict[str, Any] = {}
+        clean = self._clean
+        for key, item in entry.items():
+            kind = type(item)
+            if kind is str:
+                out[str(key)] = item if item in clean else self.text(item)
+            elif kind is int or kind is float or kind is bool or item is None:
+                out[str(key)] = item
+            else:
+                out[str(key)] = self.value(item)
+        return out
 
 
 class JsonFormatter(logging.Formatter):
@@ -145,10 +159,24 @@ class JsonFormatter(logging.Formatter):
         logging.logMultiprocessing = False
         self.include_contents = include_contents
         self.redactor = Redactor()
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, created: float) -> str:
+        """``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``, with the
+        part up to the second formatted once per second rather than once per line."""
+        seconds = int(created)
+        micros = round((created - seconds) * 1e6)  # rounded as ``datetime.fromtimestamp`` rounds
+        if micros >= 1_000_000:
+            seconds, micros = seconds + 1, micros - 1_000_000
+        if seconds != self._second:
+            self._second = seconds
+            self._second_text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{micros // 1000:03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -166,7 +194,7 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exc"] = record.exc_text
-        return orjson.dumps(self.redactor.value(entry), default=str).decode()
+        return orjson.dumps(self.redactor.fields(entry), default=str).decode()
 
 
 def json_formatters() -> list[JsonFormatter]:
