@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C stops both servers even when started from a script's background job (`make run &`),
+    # where the shell hands it SIGINT ignored and Python would then not raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     served = ("smollm2", "SmolLM2-135M-Instruct")
     vllm = VllmServer(port=args.vllm_port, log=logs / "vllm.log")
     if args.model is not None:
