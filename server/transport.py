@@ -1,11 +1,10 @@
-"""The one connection pool every backend shares: an aiohttp session, with httpx's API over it.
+"""The connections toolrelay opens to its backends: ``pool`` for the requests it forwards, ``client``
+(httpx's API) for probes, readiness checks and the vLLM auto gate.
 
-Requests to backends (``server.backends.http.Endpoint``) go to the aiohttp session directly:
-httpcore's own pool re-checks every pooled connection on each request, and even in front of
-aiohttp, httpx builds its own request, header and response objects per call — measured as the
-largest part of toolrelay's CPU per request beside the proxy's own work (docs/benchmarks.md).
-Probes, readiness checks and the vLLM auto gate keep httpx's API (``client``), carried by
-httpx-aiohttp over the same session, so all of toolrelay's traffic shares one pool.
+Forwarded requests (``server.backends.http.Endpoint``) go through the lean client of
+``server.http1``: a general client's per-call machinery was the largest part of toolrelay's CPU per
+request beside the proxy's own work (httpx's, then aiohttp's; docs/benchmarks.md). The rarer calls
+keep httpx's API, carried by httpx-aiohttp over one aiohttp session.
 """
 
 from __future__ import annotations
@@ -16,17 +15,20 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from server.http1 import Pool
+
 MAX_CONNECTIONS = 2048
 KEEPALIVE_S = 30.0
 
 
 class Connections:
-    """The shared pool: ``session`` for backend requests, ``client`` (httpx) for probes."""
+    """``pool`` for forwarded requests, ``client`` (httpx) for probes."""
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
         # httpx's CA bundle (certifi), read once: building a context reads the whole bundle
         self._ssl = httpx.create_ssl_context(trust_env=False)
+        self.pool = Pool(limit=MAX_CONNECTIONS, keepalive=KEEPALIVE_S, ssl_context=self._ssl)
         limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_S)
         probes = AiohttpTransport(client=lambda: self.session, verify=self._ssl, limits=limits, trust_env=False)
         self.client = httpx.AsyncClient(
@@ -46,6 +48,7 @@ class Connections:
         return self._session
 
     async def aclose(self) -> None:
+        await self.pool.aclose()
         await self.client.aclose()
         if self._session is not None:
             await self._session.close()

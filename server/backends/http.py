@@ -1,25 +1,25 @@
 """The HTTP side every backend shares: error translation, error bodies, and opening a timed stream.
 
-Requests go straight to the shared aiohttp session (``server.transport``). Its exceptions are
-translated where they enter, in one place (``translated``, modelled on httpx's own
-``map_httpcore_exceptions``); an error answer is read into a ``ProxyError`` by one reader whatever
-the server's dialect of error JSON; a stream is opened under the backend's ``first_byte`` limit and
-its body read under the ``idle`` and ``total`` limits.
+Requests go out on the lean client's shared pool (``server.http1``, in ``server.transport``). Its
+failures are worded where they surface, by phase (``send``, ``read``, ``stream``), in one place
+(``translated``, modelled on httpx's own ``map_httpcore_exceptions``); an error answer is read into
+a ``ProxyError`` by one reader whatever the server's dialect of error JSON; a JSON answer is read
+under the ``first_byte`` and ``total`` limits, a stream's body under ``idle`` and ``total`` too.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
-import aiohttp
 import orjson
-from yarl import URL
 
 from server.config import Timeouts
 from server.errors import BadGateway, GatewayTimeout, ProxyError, UpstreamError
+from server.http1 import Broken, ConnectFailed, Response, Target, header_block, request_head
 from server.resilience import REAL_TIMER, Timer, timed_chunks
 from server.transport import Connections
 
@@ -31,37 +31,40 @@ class Unreachable(BadGateway):
     """The backend (or this replica of it) could not be connected to: a replica pool marks it down."""
 
 
-@contextlib.contextmanager
-def translated(backend: str, phase: str) -> Iterator[None]:
-    """aiohttp errors → ``ProxyError``; ``phase`` says what was under way (``send``, ``stream``, ``read``).
+class translated:  # noqa: N801 - used as a context manager, named for what it does
+    """Client failures → ``ProxyError``; ``phase`` says what was under way (``send``, ``stream``, ``read``).
 
     A bare ``TimeoutError`` passes: it is the caller's own deadline, which the caller words."""
-    try:
-        yield
-    except aiohttp.ConnectionTimeoutError:  # connecting, or waiting for a free pooled connection
-        raise Unreachable(f"cannot connect to backend {backend!r}: connect timed out") from None
-    except aiohttp.ServerTimeoutError:  # no byte for the read timeout
-        if phase == "stream":
-            raise GatewayTimeout(f"backend {backend!r} stalled in the middle of the stream") from None
-        raise GatewayTimeout(f"backend {backend!r} did not answer in time") from None
-    except aiohttp.ClientConnectorError as exc:  # refused, no route, DNS, TLS handshake
-        raise Unreachable(f"cannot reach backend {backend!r}: {type(exc).__name__}") from None
-    except aiohttp.ClientError as exc:  # a reset, a disconnect, a body cut short, an unreadable head
-        raise BadGateway(f"{_BROKE[phase]} backend {backend!r}: {type(exc).__name__}") from None
+
+    __slots__ = ("backend", "phase")
+
+    def __init__(self, backend: str, phase: str) -> None:
+        self.backend = backend
+        self.phase = phase
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(exc, ConnectFailed):
+            if exc.timed_out:
+                raise Unreachable(f"cannot connect to backend {self.backend!r}: {exc.reason}") from None
+            raise Unreachable(f"cannot reach backend {self.backend!r}: {exc.reason}") from None
+        if isinstance(exc, Broken | ConnectionError):
+            raise BadGateway(f"{_BROKE[self.phase]} backend {self.backend!r}: {exc}") from None
 
 
-async def read_error(response: aiohttp.ClientResponse, backend: str, redact: Callable[[str], str]) -> ProxyError:
+async def read_error(
+    response: Response, backend: str, redact: Callable[[str], str], deadline: float | None
+) -> ProxyError:
     """An error answer (status ≥ 400) as a ``ProxyError`` with the backend's own status and message.
 
     Reads ``{"error": {...}}`` (OpenAI, recent vLLM), ``{"error": "text"}``, and the flat
     ``{"object": "error", "message": ...}`` of older vLLM; anything else is a 502 naming the status."""
     raw = b""
-    with contextlib.suppress(aiohttp.ClientError):
-        async for chunk in response.content.iter_any():
-            raw += chunk
-            if len(raw) > MAX_ERROR_BODY:
-                break
-    retry_after = response.headers.get("retry-after")
+    with contextlib.suppress(Broken, TimeoutError):
+        raw = await response.read(deadline, limit=MAX_ERROR_BODY)
+    retry_after = response.header("retry-after")
     headers = {"retry-after": retry_after} if retry_after is not None else {}
     status = response.status
     try:
@@ -92,8 +95,8 @@ async def read_error(response: aiohttp.ClientResponse, backend: str, redact: Cal
 class Endpoint:
     """One backend's connection settings: the shared pool, limits, headers and how to hide its secret.
 
-    ``json`` and ``stream`` each ``POST`` one JSON body; ``url`` may be a ``yarl.URL`` built once
-    (a string is parsed on every call)."""
+    ``json`` and ``stream`` each ``POST`` one JSON body to a URL of the backend; each URL's request
+    head is built once."""
 
     backend: str
     connections: Connections
@@ -101,48 +104,55 @@ class Endpoint:
     headers: dict[str, str]
     secret: str | None = None
     timer: Timer = REAL_TIMER
-    _timeout: aiohttp.ClientTimeout = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        t = self.timeouts
-        # ``connect`` covers the wait for a pooled connection too; the socket read timeout is only a
-        # backstop, the first-byte, idle and total limits are this class's own (``timer``).
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=t.connect, sock_connect=t.connect, sock_read=max(t.first_byte, t.idle)
-        )
+    _targets: dict[str, tuple[Target, bytes]] = field(default_factory=dict, init=False, repr=False)
 
     def redact(self, text: str) -> str:
         return text.replace(self.secret, "***") if self.secret else text
 
-    async def send(self, url: URL | str, body: Any, request_id: str | None) -> aiohttp.ClientResponse:
-        """The response head within ``first_byte`` seconds (connecting included); an error answer raised."""
-        headers = self.headers if request_id is None else {**self.headers, "x-request-id": request_id}
-        opening = self.connections.session.request(
-            "POST", url, data=orjson.dumps(body), headers=headers, timeout=self._timeout, allow_redirects=False
-        )
+    def _target(self, url: str) -> tuple[Target, bytes]:
+        found = self._targets.get(url)
+        if found is None:
+            if len(self._targets) >= 64:  # replicas come and go (discovery): keep the cache small
+                self._targets.clear()
+            target = Target(url)
+            found = self._targets[url] = (target, request_head(target, self.headers))
+        return found
+
+    async def send(self, url: Any, body: Any, request_id: str | None, head_by: float) -> Response:
+        """The response head by ``head_by`` (loop time; connecting included); an error answer raised."""
+        target, head = self._target(str(url))
+        if request_id is not None:
+            head += header_block({"x-request-id": request_id})
         try:
             with translated(self.backend, "send"):
-                response = await self.timer.within(self.timeouts.first_byte, opening)
+                response = await self.connections.pool.post(
+                    target, head, orjson.dumps(body), connect=self.timeouts.connect, head_by=head_by
+                )
         except TimeoutError:
             raise GatewayTimeout(
                 f"backend {self.backend!r} sent no response within {self.timeouts.first_byte:g}s"
             ) from None
         if response.status >= 400:
             try:
-                raise await read_error(response, self.backend, self.redact)
+                raise await read_error(response, self.backend, self.redact, head_by)
             finally:
                 response.release()
         return response
 
-    async def json(self, url: URL | str, body: Any, request_id: str | None) -> Any:
-        """A whole JSON answer, within the ``total`` limit."""
-        deadline = self.timer.now() + self.timeouts.total
-        response = await self.send(url, body, request_id)
+    async def json(self, url: Any, body: Any, request_id: str | None) -> Any:
+        """A whole JSON answer: its head within ``first_byte``, the whole within ``total``, and no
+        gap in the body longer than ``first_byte`` or ``idle``."""
+        t = self.timeouts
+        now = self.connections.pool.loop.time()
+        deadline = now + t.total
+        response = await self.send(url, body, request_id, min(now + t.first_byte, deadline))
         try:
             with translated(self.backend, "read"):
-                raw = await self.timer.within(max(deadline - self.timer.now(), 0.0), response.read())
+                raw = await response.read(deadline, gap=max(t.first_byte, t.idle))
         except TimeoutError:
-            raise GatewayTimeout(f"backend {self.backend!r} ran past its total time limit") from None
+            if self.connections.pool.loop.time() >= deadline:
+                raise GatewayTimeout(f"backend {self.backend!r} ran past its total time limit") from None
+            raise GatewayTimeout(f"backend {self.backend!r} did not answer in time") from None
         finally:
             response.release()
         try:
@@ -151,15 +161,16 @@ class Endpoint:
             raise BadGateway(f"backend {self.backend!r} answered with a body that is not JSON") from None
 
     @contextlib.asynccontextmanager
-    async def stream(self, url: URL | str, body: Any, request_id: str | None) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def stream(self, url: Any, body: Any, request_id: str | None) -> AsyncIterator[AsyncIterator[bytes]]:
         """An event stream's body bytes under the first-byte, idle and total limits. When the block
         ends the connection goes back to the pool if the body was read to its end, and is closed
         otherwise (mid-stream, dropping the connection is what aborts the generation)."""
         t = self.timeouts
         sent = self.timer.now()
-        response = await self.send(url, body, request_id)
+        now = self.connections.pool.loop.time()
+        response = await self.send(url, body, request_id, now + min(t.first_byte, t.total))
         try:
-            kind = response.headers.get("content-type", "")
+            kind = response.header("content-type") or ""
             if "text/event-stream" not in kind:
                 # An HTML page or a JSON body with status 200 where a stream was asked for: not the protocol.
                 shown = self.redact(kind.split(";")[0].strip()[:60]) or "no content type"
@@ -168,7 +179,7 @@ class Endpoint:
                 )
             first = max(t.first_byte - (self.timer.now() - sent), 0.0)
             chunks = timed_chunks(
-                response.content.iter_any(),
+                response.chunks(),
                 self.backend,
                 first=first,
                 idle=t.idle,

@@ -89,19 +89,8 @@ class Relay:
         return int(self.on_loop(lambda: len(asyncio.all_tasks())))
 
     def pool(self) -> tuple[int, int]:
-        """(connections in the shared client's pool, of which busy with a request).
-
-        The pool is the shared aiohttp session's (``server.transport``): idle keep-alive connections
-        wait in ``_conns``, connections serving a request are in ``_acquired``."""
-
-        def count() -> tuple[int, int]:
-            connector = self.state.connections.session.connector
-            assert connector is not None
-            idle = sum(len(v) for v in connector._conns.values())
-            busy = len(connector._acquired)
-            return idle + busy, busy
-
-        result: tuple[int, int] = self.on_loop(count)
+        """(connections in the forwarding pool, of which busy with a request): ``server.http1.Pool``."""
+        result: tuple[int, int] = self.on_loop(self.state.connections.pool.counts)
         return result
 
     def settle(self, check: Callable[[], bool], timeout: float = 3.0) -> bool:

@@ -1,0 +1,279 @@
+"""The lean backend client (server.http1) against raw HTTP/1.1 servers on loopback: framing,
+keep-alive, the pool's limit, deadlines and failures, byte by byte."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from server.http1 import Broken, ConnectFailed, Pool, Target, header_block, request_head
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server running ``handler`` per connection; yields its URL and a list that counts connections."""
+    accepted: list[int] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1/chat/completions", accepted
+    finally:
+        server.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    return head, await reader.readexactly(length)
+
+
+def answer(body: bytes, *extra: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%b\r\n%b" % (
+        len(body),
+        b"".join(e + b"\r\n" for e in extra),
+        body,
+    )
+
+
+def pool(limit: int = 8) -> Pool:
+    return Pool(limit=limit, keepalive=30.0, ssl_context=ssl.create_default_context())
+
+
+async def post(
+    p: Pool, url: str, body: bytes = b"{}", *, head_by: float | None = None, rid: str | None = None
+) -> bytes:
+    target = Target(url)
+    head = request_head(target, {"content-type": "application/json"})
+    if rid is not None:
+        head += header_block({"x-request-id": rid})
+    response = await p.post(target, head, body, connect=2.0, head_by=head_by)
+    try:
+        return await response.read(None)
+    finally:
+        response.release()
+
+
+async def test_request_bytes_and_keep_alive_reuse() -> None:
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, body = await read_request(reader)
+            seen.append((head, body))
+            writer.write(answer(b'{"n": %d}' % len(seen)))
+            await writer.drain()
+
+    async with serving(handler) as (url, accepted):
+        p = pool()
+        assert await post(p, url, b'{"a": 1}', rid="req_1") == b'{"n": 1}'
+        assert await post(p, url, b'{"b": 2}') == b'{"n": 2}'
+        assert len(accepted) == 1  # the second request reused the connection
+        assert p.counts() == (1, 0)
+        head, body = seen[0]
+        assert head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:")
+        assert b"\r\nx-request-id: req_1\r\ncontent-length: 8\r\n\r\n" in head
+        assert body == b'{"a": 1}'
+        await p.aclose()
+
+
+async def test_chunked_body_split_anywhere() -> None:
+    wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        for i in range(len(wire)):  # one byte per write: the parser must not care where reads split
+            writer.write(wire[i : i + 1])
+            await writer.drain()
+        await reader.read()
+
+    async with serving(handler) as (url, _):
+        p = pool()
+        assert await post(p, url) == b"hello world"
+        assert p.counts() == (1, 0)
+        await p.aclose()
+
+
+async def test_body_until_close_and_connection_close_are_not_pooled() -> None:
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"whole": true}')
+        await writer.drain()
+
+    async with serving(until_close) as (url, accepted):
+        p = pool()
+        assert await post(p, url) == b'{"whole": true}'
+        assert await post(p, url) == b'{"whole": true}'
+        assert len(accepted) == 2
+        assert p.counts() == (0, 0)
+        await p.aclose()
+
+    async def says_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}", b"connection: close"))
+        await writer.drain()
+        await reader.read()
+
+    async with serving(says_close) as (url, accepted):
+        p = pool()
+        await post(p, url)
+        await post(p, url)
+        assert len(accepted) == 2
+        await p.aclose()
+
+
+async def test_interim_100_continue_is_skipped() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b'{"ok": 1}'))
+        await writer.drain()
+        await reader.read()
+
+    async with serving(handler) as (url, _):
+        p = pool()
+        assert await post(p, url) == b'{"ok": 1}'
+        await p.aclose()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    async def one_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}"))
+        await writer.drain()
+
+    async with serving(one_then_close) as (url, accepted):
+        p = pool()
+        await post(p, url)
+        await asyncio.sleep(0.05)  # the server's FIN reaches the idle connection
+        assert p.counts() == (0, 0)
+        await post(p, url)
+        assert len(accepted) == 2
+        await p.aclose()
+
+
+async def test_failures_are_typed() -> None:
+    p = pool()
+    with pytest.raises(ConnectFailed) as refused:
+        await post(p, "http://127.0.0.1:9/x")  # discard port: nothing listens
+    assert not refused.value.timed_out
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.transport.abort()
+
+    async with serving(reset) as (url, _):
+        with pytest.raises(Broken):
+            await post(p, url)
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with serving(garbage) as (url, _):
+        with pytest.raises(Broken, match="malformed"):
+            await post(p, url)
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"partial')
+        await writer.drain()
+
+    async with serving(cut) as (url, _):
+        with pytest.raises(Broken):
+            await post(p, url)
+    assert p.counts() == (0, 0)
+    await p.aclose()
+
+
+async def test_deadlines() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()
+
+    loop = asyncio.get_running_loop()
+    p = pool()
+    async with serving(silent) as (url, _):
+        with pytest.raises(TimeoutError):
+            await post(p, url, head_by=loop.time() + 0.05)
+        assert p.counts() == (0, 0)  # a connection given up on is closed, not pooled
+
+    async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{")
+        await writer.drain()
+        await reader.read()
+
+    async with serving(stalls) as (url, _):
+        target = Target(url)
+        response = await p.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
+        with pytest.raises(TimeoutError):
+            await response.read(None, gap=0.05)
+        response.release()
+        assert p.counts() == (0, 0)
+    await p.aclose()
+
+
+async def test_pool_limit_makes_a_request_wait_for_a_free_connection() -> None:
+    gate = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await gate.wait()
+            writer.write(answer(b"{}"))
+            await writer.drain()
+
+    async with serving(handler) as (url, accepted):
+        p = pool(limit=1)
+        first = asyncio.create_task(post(p, url))
+        second = asyncio.create_task(post(p, url))
+        await asyncio.sleep(0.05)
+        assert p.counts() == (1, 1) and len(accepted) == 1  # the second waits for the one slot
+        gate.set()
+        assert await first == b"{}" and await second == b"{}"
+        assert len(accepted) == 1  # it got the same connection back
+        await p.aclose()
+
+
+def test_target_and_head_building() -> None:
+    t = Target("https://api.example.com/v1/chat/completions?x=1")
+    assert (t.tls, t.host, t.port, t.path, t.host_header) == (
+        True,
+        "api.example.com",
+        443,
+        "/v1/chat/completions?x=1",
+        "api.example.com",
+    )
+    assert Target("http://[::1]:8000/v1").host_header == "[::1]:8000"
+    with pytest.raises(ValueError):
+        Target("ftp://example.com/")
+    with pytest.raises(ValueError, match="line break"):
+        request_head(t, {"x-evil": "a\r\nhost: b"})
+    with pytest.raises(ValueError, match="line break"):
+        header_block({"x-request-id": "a\nb"})
