@@ -6,8 +6,9 @@ import gc
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.api import doors, meta
 from server.auth import AuthMiddleware, KeyRing
@@ -83,6 +85,22 @@ def _telemetry() -> TelemetryConfig | None:
     return {"tracing": False, "metrics": False, "logs": False}
 
 
+class App(FastAPI):
+    """FastAPI, with the doors' ``POST`` paths answered before its stack (``server.api.doors``)."""
+
+    def __init__(self, doors_app: ASGIApp, door_paths: Mapping[str, Dialect], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.doors_app = doors_app
+        self.door_paths = frozenset(door_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.door_paths:
+            scope["app"] = self  # what FastAPI would set: handlers reach the app state through it
+            await self.doors_app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def door_for(path: str) -> Dialect:
     return next((d for prefix, d in DOORS.items() if path.startswith(prefix)), doors.CHAT)
 
@@ -124,7 +142,14 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
                 await state.response_store.aclose()
             metrics.close()
 
-    app = FastAPI(
+    protect(config_secrets(settings), include_contents=settings.debug_log_contents)
+    # The doors' POSTs skip FastAPI (server.api.doors); auth rejections get a request id and an access line too.
+    served: ASGIApp = doors.DoorRoutes(DOORS)
+    if keyring is not None:
+        served = AuthMiddleware(served, keyring=keyring, error_body=lambda path, err: door_for(path).error_body(err))
+    app = App(
+        RequestContext(served),
+        DOORS,
         title="toolrelay",
         version="0.1.0",
         lifespan=lifespan,
@@ -136,15 +161,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app.include_router(meta.router)
     _install_error_handlers(app)
     _install_schema(app)
-    # Innermost (added first): the doors' POST paths skip FastAPI's router.
-    app.add_middleware(
-        doors.DoorRoutes,
-        doors={"/v1/chat/completions": doors.CHAT, "/v1/messages": doors.ANTHROPIC, "/v1/responses": doors.RESPONSES},
-    )
+    # Every other path, through FastAPI's stack, the same way: auth innermost, the request context outermost.
     if keyring is not None:
         app.add_middleware(AuthMiddleware, keyring=keyring, error_body=lambda path, err: door_for(path).error_body(err))
-    protect(config_secrets(settings), include_contents=settings.debug_log_contents)
-    # Outermost (added last): auth rejections get a request id and an access line too.
     app.add_middleware(RequestContext)
     return app
 

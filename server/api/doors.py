@@ -1,9 +1,9 @@
 """The doors' routes: each is one line into the pipeline with its dialect.
 
-``DoorRoutes`` serves the doors' ``POST`` paths straight from the middleware stack: FastAPI's router
-and its per-request machinery cost more CPU than the whole pipeline on a small answer, and these
-routes need none of it (they read their own body and render their own errors). The ``APIRouter``
-routes below stay for the OpenAPI document and as the path any other method takes.
+``DoorRoutes`` serves the doors' ``POST`` paths ahead of FastAPI (``server.app.App``): FastAPI's
+middleware, router and per-request machinery cost more CPU than the whole pipeline on a small
+answer, and these routes need none of it (they read their own body and render their own errors).
+The ``APIRouter`` routes below stay for the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from server.dialects.anthropic import AnthropicDialect
 from server.dialects.anthropic.count import count_tokens
@@ -70,17 +70,13 @@ router.include_router(stored.router)  # GET/DELETE /v1/responses/{id}, …/input
 
 
 class DoorRoutes:
-    """ASGI middleware: ``POST`` on a door's exact path goes into the pipeline; all else passes on."""
+    """ASGI endpoint for ``POST`` on a door's exact path (the caller checked the path and method)."""
 
-    def __init__(self, app: ASGIApp, doors: Mapping[str, Dialect]) -> None:
-        self.app = app
+    def __init__(self, doors: Mapping[str, Dialect]) -> None:
         self.doors = dict(doors)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        dialect = self.doors.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if dialect is None:
-            await self.app(scope, receive, send)
-            return
+        dialect = self.doors[scope["path"]]
         request = Request(scope, receive, send)
         try:
             response = await serve(request, dialect)
