@@ -148,6 +148,10 @@ def _to_object(raw: str | Mapping[str, Any] | None) -> tuple[Outcome, dict[str, 
     return Outcome.INVALID, None
 
 
+# ``json.dumps(obj, ensure_ascii=False, allow_nan=False)``, with the encoder built once.
+_canonical = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def finalize_arguments(raw: str | Mapping[str, Any] | None, tool: ToolSpec | None) -> tuple[Outcome, str | None]:
     """Canonical JSON text for one call's arguments, and how it came out.
 
@@ -163,7 +167,7 @@ def finalize_arguments(raw: str | Mapping[str, Any] | None, tool: ToolSpec | Non
         if isinstance(coerced, dict):
             obj = coerced
     try:
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+        text = _canonical(obj)
     except (ValueError, TypeError):
         return Outcome.INVALID, None
     return outcome, text
@@ -241,6 +245,9 @@ _DECODED_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _fits(value: Any, schema: Any) -> bool:
     """Whether ``coerce_to_schema`` would leave decoded JSON ``value`` as it is, found without
     building its copy: every value has one of its schema's types, down the same ``properties``,
@@ -262,7 +269,14 @@ def _fits(value: Any, schema: Any) -> bool:
         extra = schema.get("additionalProperties")
         extra = extra if isinstance(extra, Mapping) else None
         for key, item in value.items():
-            if not _fits(item, props.get(key, extra)):
+            sub = props.get(key, extra)
+            if type(item) in _SCALARS and type(sub) is dict:  # a leaf: its type is all there is to check
+                declared = sub.get("type")
+                if isinstance(declared, str) and declared in _DECODED_TYPES:
+                    if type(item) not in _DECODED_TYPES[declared]:
+                        return False
+                    continue
+            if not _fits(item, sub):
                 return False
     elif isinstance(value, list):
         items = schema.get("items")

@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         log_config=uvicorn_log_config(args.log_level),
         access_log=False,
+        # toolrelay reads no client address: rewriting it from X-Forwarded-For would be work for nothing
+        proxy_headers=False,
         timeout_graceful_shutdown=args.shutdown_grace,
     )
     return 0
