@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import sys
 import time
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -60,9 +61,18 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 # A string can match a pattern above only if it contains one of these (lower-cased).
 _TRIGGERS = ("bearer", "basic", "sk-", "key", "authorization", "token", "secret", "password")
+_ANY_TRIGGER = re.compile("|".join(map(re.escape, _TRIGGERS)))  # one scan instead of one per word
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RECORD_KEYS = list(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_RECORD_ATTRS = frozenset(_RECORD_KEYS) | {"message", "asctime"}
+# Attributes a JSON line never shows (besides names starting with "_"), without and with the
+# debug switch for message contents.
+_HIDDEN = _RECORD_ATTRS | CONTENT_FIELDS | {"color_message"}
+_HIDDEN_DEBUG = _RECORD_ATTRS | {"color_message"}
+
+# The end of an ISO 8601 UTC time, for each millisecond.
+_MILLIS = tuple(f".{ms:03d}+00:00" for ms in range(1000))
 
 
 def current_request_id() -> str | None:
@@ -115,10 +125,17 @@ class Redactor:
             if known in value:
                 value = value.replace(known, REDACTED)
         # Most strings (paths, model names, statuses) hold no trigger word: skip the regexes.
-        lowered = value.lower()
-        if any(trigger in lowered for trigger in _TRIGGERS):
+        if _ANY_TRIGGER.search(value.lower()):
             for pattern, replacement in _SECRET_PATTERNS:
                 value = pattern.sub(replacement, value)
+        return value
+
+    def stamp(self, value: str) -> str:
+        """``text`` of a timestamp (digits and ``-:T.+``): no trigger word can be in one, so only
+        the configured key values need looking for."""
+        for known in self._known:
+            if known in value:
+                return self.text(value)
         return value
 
     def value(self, value: Any) -> Any:
@@ -157,6 +174,8 @@ class JsonFormatter(logging.Formatter):
         logging.logThreads = False
         logging.logProcesses = False
         logging.logMultiprocessing = False
+        if sys.version_info >= (3, 12):
+            logging.logAsyncioTasks = False
         self.include_contents = include_contents
         self.redactor = Redactor()
         self._second = -1
@@ -172,29 +191,42 @@ class JsonFormatter(logging.Formatter):
         if seconds != self._second:
             self._second = seconds
             self._second_text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._second_text}.{micros // 1000:03d}+00:00"
+        return self._second_text + _MILLIS[micros // 1000]
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": self._timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None) or _request_id.get()
+        # Every log line passes here, one access line per request: the entry is built redacted in
+        # one pass (``Redactor.fields`` inlined), and only the ``extra`` fields are looked for.
+        redactor = self.redactor
+        clean = redactor._clean
+        attrs = record.__dict__
+        entry: dict[str, Any] = {"ts": redactor.stamp(self._timestamp(record.created))}
+        for key, text in (("level", record.levelname.lower()), ("logger", record.name), ("msg", record.getMessage())):
+            entry[key] = text if text in clean else redactor.text(text)
+        if type(record) is logging.LogRecord:  # no class attribute to find: spare getattr its miss
+            request_id = attrs.get("request_id") or _request_id.get()
+        else:
+            request_id = getattr(record, "request_id", None) or _request_id.get()
         if request_id:
-            entry["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key in _RECORD_ATTRS or key in entry or key.startswith("_") or key == "color_message":
+            entry["request_id"] = redactor.value(request_id)
+        keys = list(attrs)
+        # A LogRecord's own attributes come first, in the order its __init__ sets them; when they
+        # are all there, only what follows them can be an ``extra`` field.
+        n = len(_RECORD_KEYS)
+        hidden = _HIDDEN_DEBUG if self.include_contents else _HIDDEN
+        for key in keys[n:] if keys[:n] == _RECORD_KEYS else keys:
+            if key in hidden or key in entry or key.startswith("_"):
                 continue
-            if key in CONTENT_FIELDS and not self.include_contents:
-                continue
-            entry[key] = value
+            value = attrs[key]
+            kind = type(value)
+            if kind is str and value in clean or kind is int or kind is float or kind is bool or value is None:
+                entry[key] = value
+            else:
+                entry[key] = redactor.value(value)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redactor.value(self.formatException(record.exc_info))
         elif record.exc_text:
-            entry["exc"] = record.exc_text
-        return orjson.dumps(self.redactor.fields(entry), default=str).decode()
+            entry["exc"] = redactor.value(record.exc_text)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def json_formatters() -> list[JsonFormatter]:
@@ -296,7 +328,17 @@ class RequestContext:
                 fields = {**extra, **fields}
             level = logging.DEBUG if path in self.QUIET_PATHS else logging.INFO
             if self.log.isEnabledFor(level):
-                # Built directly: ``Logger.log`` would walk the stack for the caller's file and line,
-                # which the JSON line never shows.
-                self.log.handle(self.log.makeRecord(self.log.name, level, "", 0, "request", (), None, extra=fields))
+                self.log.handle(self._record(level, fields))
             _request_id.reset(token)
+
+    def _record(self, level: int, fields: dict[str, Any]) -> logging.LogRecord:
+        """``makeRecord(…, extra=fields)``. Built directly: ``Logger.log`` would walk the stack for
+        the caller's file and line, which the JSON line never shows; and ``fields`` go in at once
+        rather than checked one by one against the record's attributes."""
+        record = self.log.makeRecord(self.log.name, level, "", 0, "request", (), None)
+        attrs = record.__dict__
+        if not fields.keys().isdisjoint(attrs) or "message" in fields or "asctime" in fields:
+            # makeRecord's own error, for a field that would overwrite an attribute of the record
+            return self.log.makeRecord(self.log.name, level, "", 0, "request", (), None, extra=fields)
+        attrs.update(fields)
+        return record
