@@ -14,8 +14,8 @@ What it does not do, by design: redirects, cookies, proxies, content decoding (i
 (``server.transport``).
 
 Errors: ``ConnectFailed`` (nothing sent: refused, DNS, TLS, connect timeout), ``Broken`` (the
-connection failed or the answer was malformed after the request went out), ``TimeoutError`` (a
-deadline passed). Callers word them for their backend (``server.backends.http``).
+connection failed or the answer was malformed after the request went out), ``Late`` (a deadline
+or a gap between bytes ran out; a ``TimeoutError``). Callers word them for their backend (``server.backends.http``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -43,6 +42,14 @@ class ConnectFailed(Exception):
 
 class Broken(Exception):
     """The connection failed, or the answer was not HTTP, after the request was sent."""
+
+
+class Late(TimeoutError):
+    """A wait ran out: ``overall`` when it was the caller's deadline, not a gap between bytes."""
+
+    def __init__(self, overall: bool) -> None:
+        super().__init__("deadline" if overall else "gap")
+        self.overall = overall
 
 
 class Target:
@@ -210,30 +217,37 @@ class Response:
         return None
 
     async def read(self, deadline: float | None, gap: float | None = None, limit: int | None = None) -> bytes:
-        """The whole body, or its first ``limit`` bytes and a little more. ``TimeoutError`` at
-        ``deadline`` (loop time), or after ``gap`` seconds without a byte."""
+        """The whole body, or its first ``limit`` bytes and a little more. ``Late`` at ``deadline``
+        (loop time), or after ``gap`` seconds without a byte."""
         conn = self._conn
         while not conn.complete and (limit is None or sum(map(len, conn.chunks)) <= limit):
-            wait_until = deadline
-            if gap is not None:
-                by_gap = conn.loop.time() + gap
-                wait_until = by_gap if deadline is None else min(deadline, by_gap)
-            await conn.wait(wait_until)
+            await self._wait(gap, deadline)
         chunks = conn.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         return body
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (the caller bounds the waits, ``server.resilience.timed_chunks``)."""
+    async def chunk(self, gap: float | None, deadline: float | None) -> bytes | None:
+        """The next piece of the body as it arrived, ``None`` at its end. ``Late`` after ``gap``
+        seconds without one, or at ``deadline``; no timer at all when a piece is already here."""
         conn = self._conn
-        while True:
-            if conn.chunks:
-                yield conn.chunks.popleft()
-            elif conn.complete:
-                return
-            else:
-                await conn.wait(None)
+        while not conn.chunks:
+            if conn.complete:
+                return None
+            await self._wait(gap, deadline)
+        return conn.chunks.popleft()
+
+    async def _wait(self, gap: float | None, deadline: float | None) -> None:
+        conn = self._conn
+        until, overall = deadline, True
+        if gap is not None:
+            by_gap = conn.loop.time() + gap
+            if deadline is None or by_gap < deadline:
+                until, overall = by_gap, False
+        try:
+            await conn.wait(until)
+        except TimeoutError:
+            raise Late(overall) from None
 
     def release(self) -> None:
         if self._released:
@@ -282,6 +296,10 @@ class Pool:
         try:
             while not conn.head_done:
                 await conn.wait(head_by)
+        except TimeoutError:
+            conn.close()
+            self.forget(conn)
+            raise Late(True) from None
         except BaseException:
             conn.close()
             self.forget(conn)

@@ -1,4 +1,4 @@
-"""Resilience primitives: retry delays, per-backend circuit breakers, in-flight limits, chunk timers.
+"""Resilience primitives: retry delays, per-backend circuit breakers, in-flight limits.
 
 Everything here is small, synchronous where it can be, and owns no I/O of its own, so the
 dispatcher composes it and tests can drive it with a fake clock:
@@ -10,25 +10,23 @@ dispatcher composes it and tests can drive it with a fake clock:
   cooldown (half-open), and closes on the probe's success.
 - ``Gate`` is a non-blocking in-flight limit: ``try_enter`` either takes a slot or says no at
   once, so excess load is answered with 429 instead of waiting in an unbounded queue.
-- ``timed_chunks`` bounds the wait for the first chunk, the gap between chunks and the whole
-  body of a streamed backend answer.
+
+A streamed answer's first-byte, idle and total limits are the client's own waits
+(``server.backends.http.timed_body`` over ``server.http1``): one timer per wait, none when data is
+already there.
 """
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from server.config import RetryPolicy
-from server.errors import GatewayTimeout
 
 Clock = Callable[[], float]
-T = TypeVar("T")
 
 # The defaults of RetryPolicy.circuit_failures / circuit_cooldown, for a Circuit built alone.
 CIRCUIT_FAILURES = 5
@@ -165,49 +163,3 @@ class Lease:
         gates, self._gates = self._gates, ()
         for gate in gates:
             gate.leave()
-
-
-# --------------------------------------------------------------------------- chunk timers
-
-
-class Timer:
-    """The clock the chunk timers read and the way they wait; tests pass a scripted one."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def within(self, seconds: float, step: Awaitable[T]) -> T:
-        """``step``'s result, or ``TimeoutError`` after ``seconds``."""
-        async with asyncio.timeout(seconds):
-            return await step
-
-
-REAL_TIMER = Timer()
-
-
-async def timed_chunks(
-    chunks: AsyncIterator[bytes],
-    backend: str,
-    *,
-    first: float,
-    idle: float,
-    deadline: float,
-    timer: Timer = REAL_TIMER,
-) -> AsyncIterator[bytes]:
-    """Pass chunks through, failing with ``GatewayTimeout`` when the first chunk takes longer than
-    ``first`` seconds, a later one longer than ``idle``, or the body runs past ``deadline``
-    (an instant on ``timer``'s clock)."""
-    wait, what = first, "sent no data within"
-    it = aiter(chunks)
-    while True:
-        left = deadline - timer.now()
-        try:
-            chunk = await timer.within(max(min(wait, left), 0.0), anext(it))
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            if left <= wait:
-                raise GatewayTimeout(f"backend {backend!r} ran past its total time limit") from None
-            raise GatewayTimeout(f"backend {backend!r} {what} {wait:g}s") from None
-        yield chunk
-        wait, what = idle, "stalled: no data in the middle of the stream for"

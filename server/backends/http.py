@@ -19,8 +19,7 @@ import orjson
 
 from server.config import Timeouts
 from server.errors import BadGateway, GatewayTimeout, ProxyError, UpstreamError
-from server.http1 import Broken, ConnectFailed, Response, Target, header_block, request_head
-from server.resilience import REAL_TIMER, Timer, timed_chunks
+from server.http1 import Broken, ConnectFailed, Late, Response, Target, header_block, request_head
 from server.transport import Connections
 
 MAX_ERROR_BODY = 64 * 1024
@@ -62,7 +61,7 @@ async def read_error(
     Reads ``{"error": {...}}`` (OpenAI, recent vLLM), ``{"error": "text"}``, and the flat
     ``{"object": "error", "message": ...}`` of older vLLM; anything else is a 502 naming the status."""
     raw = b""
-    with contextlib.suppress(Broken, TimeoutError):
+    with contextlib.suppress(Broken, Late):
         raw = await response.read(deadline, limit=MAX_ERROR_BODY)
     retry_after = response.header("retry-after")
     headers = {"retry-after": retry_after} if retry_after is not None else {}
@@ -103,7 +102,6 @@ class Endpoint:
     timeouts: Timeouts
     headers: dict[str, str]
     secret: str | None = None
-    timer: Timer = REAL_TIMER
     _targets: dict[str, tuple[Target, bytes]] = field(default_factory=dict, init=False, repr=False)
 
     def redact(self, text: str) -> str:
@@ -128,7 +126,7 @@ class Endpoint:
                 response = await self.connections.pool.post(
                     target, head, orjson.dumps(body), connect=self.timeouts.connect, head_by=head_by
                 )
-        except TimeoutError:
+        except Late:
             raise GatewayTimeout(
                 f"backend {self.backend!r} sent no response within {self.timeouts.first_byte:g}s"
             ) from None
@@ -149,8 +147,8 @@ class Endpoint:
         try:
             with translated(self.backend, "read"):
                 raw = await response.read(deadline, gap=max(t.first_byte, t.idle))
-        except TimeoutError:
-            if self.connections.pool.loop.time() >= deadline:
+        except Late as late:
+            if late.overall:
                 raise GatewayTimeout(f"backend {self.backend!r} ran past its total time limit") from None
             raise GatewayTimeout(f"backend {self.backend!r} did not answer in time") from None
         finally:
@@ -166,9 +164,8 @@ class Endpoint:
         ends the connection goes back to the pool if the body was read to its end, and is closed
         otherwise (mid-stream, dropping the connection is what aborts the generation)."""
         t = self.timeouts
-        sent = self.timer.now()
-        now = self.connections.pool.loop.time()
-        response = await self.send(url, body, request_id, now + min(t.first_byte, t.total))
+        sent = self.connections.pool.loop.time()
+        response = await self.send(url, body, request_id, sent + min(t.first_byte, t.total))
         try:
             kind = response.header("content-type") or ""
             if "text/event-stream" not in kind:
@@ -177,19 +174,33 @@ class Endpoint:
                 raise BadGateway(
                     f"backend {self.backend!r} answered a stream request with {shown}, not an event stream"
                 )
-            first = max(t.first_byte - (self.timer.now() - sent), 0.0)
-            chunks = timed_chunks(
-                response.chunks(),
-                self.backend,
-                first=first,
-                idle=t.idle,
-                deadline=sent + t.total,
-                timer=self.timer,
-            )
             with translated(self.backend, "stream"):
-                yield chunks
+                yield timed_body(response, self.backend, t, sent)
         finally:
             response.release()
+
+
+async def timed_body(response: Response, backend: str, limits: Timeouts, sent: float) -> AsyncIterator[bytes]:
+    """A stream's body, failing with ``GatewayTimeout`` when its first piece has not come
+    ``first_byte`` seconds after ``sent`` (the request's instant on the event loop's clock), a later
+    one takes longer than ``idle``, or the body runs past ``total``."""
+    deadline = sent + limits.total
+    try:
+        chunk = await response.chunk(None, min(sent + limits.first_byte, deadline))
+    except Late:
+        if limits.first_byte < limits.total:
+            raise GatewayTimeout(f"backend {backend!r} sent no data within {limits.first_byte:g}s") from None
+        raise GatewayTimeout(f"backend {backend!r} ran past its total time limit") from None
+    while chunk is not None:
+        yield chunk
+        try:
+            chunk = await response.chunk(limits.idle, deadline)
+        except Late as late:
+            if late.overall:
+                raise GatewayTimeout(f"backend {backend!r} ran past its total time limit") from None
+            raise GatewayTimeout(
+                f"backend {backend!r} stalled: no data in the middle of the stream for {limits.idle:g}s"
+            ) from None
 
 
 async def drain(chunks: AsyncIterator[bytes], limit: int = 64 * 1024) -> None:

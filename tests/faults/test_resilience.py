@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ssl
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
-from server.config import RetryPolicy
+from server.backends.http import timed_body
+from server.config import RetryPolicy, Timeouts
 from server.errors import GatewayTimeout
-from server.resilience import Circuit, Gate, Lease, parse_retry_after, retry_delay, timed_chunks
+from server.http1 import Pool, Target, request_head
+from server.resilience import Circuit, Gate, Lease, parse_retry_after, retry_delay
 
 POLICY = RetryPolicy(attempts=3, backoff_initial=0.5, backoff_max=3.0, retry_after_max=10.0)
 
@@ -97,20 +99,54 @@ def test_gate_refuses_beyond_limit_and_lease_releases_once() -> None:
     assert all(Gate(None).try_enter() for _ in range(1000))
 
 
-async def _chunks(gaps: list[float]) -> AsyncIterator[bytes]:
-    for gap in gaps:
-        await asyncio.sleep(gap)
-        yield b"x"
-
-
 async def _drain(gaps: list[float], first: float, idle: float, total: float) -> int:
+    """Read a chunked stream whose server waits ``gaps[i]`` before its i-th chunk, through the
+    client's timed body (``timed_body`` over ``server.http1``), on a real loopback connection."""
+
+    handlers: list[asyncio.Task[None]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await answer(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(2)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        for gap in gaps:
+            await asyncio.sleep(gap)
+            writer.write(b"1\r\nx\r\n")
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    target = Target(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/s")
+    pool = Pool(limit=4, keepalive=30, ssl_context=ssl.create_default_context())
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
+    response = await pool.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
     n = 0
-    async for _ in timed_chunks(_chunks(gaps), "b", first=first, idle=idle, deadline=time.monotonic() + total):
-        n += 1
+    try:
+        async for _ in timed_body(response, "b", Timeouts(first_byte=first, idle=idle, total=total), sent):
+            n += 1
+    finally:
+        response.release()
+        await pool.aclose()
+        server.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers)
     return n
 
 
-def test_timed_chunks_pass_when_in_time() -> None:
+def test_timed_body_passes_when_in_time() -> None:
     assert asyncio.run(_drain([0.05, 0.01, 0.01], first=0.2, idle=0.1, total=1)) == 3
 
 
@@ -122,6 +158,6 @@ def test_timed_chunks_pass_when_in_time() -> None:
         ([0.0, 0.08, 0.08, 0.08], "total time limit"),
     ],
 )
-def test_timed_chunks_fail_typed(gaps: list[float], says: str) -> None:
+def test_timed_body_fails_typed(gaps: list[float], says: str) -> None:
     with pytest.raises(GatewayTimeout, match=says):
         asyncio.run(_drain(gaps, first=0.1, idle=0.15, total=0.2))
