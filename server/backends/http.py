@@ -116,9 +116,9 @@ class Endpoint:
             found = self._targets[url] = (target, request_head(target, self.headers))
         return found
 
-    async def send(self, url: Any, body: Any, request_id: str | None, head_by: float) -> Response:
+    async def send(self, url: str, body: Any, request_id: str | None, head_by: float) -> Response:
         """The response head by ``head_by`` (loop time; connecting included); an error answer raised."""
-        target, head = self._target(str(url))
+        target, head = self._target(url)
         if request_id is not None:
             head += header_block({"x-request-id": request_id})
         try:
@@ -137,7 +137,7 @@ class Endpoint:
                 response.release()
         return response
 
-    async def json(self, url: Any, body: Any, request_id: str | None) -> Any:
+    async def json(self, url: str, body: Any, request_id: str | None) -> Any:
         """A whole JSON answer: its head within ``first_byte``, the whole within ``total``, and no
         gap in the body longer than ``first_byte`` or ``idle``."""
         t = self.timeouts
@@ -159,7 +159,7 @@ class Endpoint:
             raise BadGateway(f"backend {self.backend!r} answered with a body that is not JSON") from None
 
     @contextlib.asynccontextmanager
-    async def stream(self, url: Any, body: Any, request_id: str | None) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def stream(self, url: str, body: Any, request_id: str | None) -> AsyncIterator[AsyncIterator[bytes]]:
         """An event stream's body bytes under the first-byte, idle and total limits. When the block
         ends the connection goes back to the pool if the body was read to its end, and is closed
         otherwise (mid-stream, dropping the connection is what aborts the generation)."""

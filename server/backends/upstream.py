@@ -12,7 +12,6 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
-from yarl import URL
 
 from adapters.base import ToolSpec
 from server.backends.base import Choice, Completion, Delta, Finish, StreamItem, Usage, replay, usage_from
@@ -47,7 +46,7 @@ class UpstreamBackend:
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
         self.endpoint = Endpoint(name, connections, config.timeouts, headers, config.api_key)
-        self._url = URL(f"{config.base_url}/chat/completions")  # parsed once
+        self._url = f"{config.base_url}/chat/completions"
         self._ready: tuple[float, bool] = (-READY_TTL, False)
 
     # ------------------------------------------------------------------ request
