@@ -135,3 +135,29 @@ def test_a_configured_key_is_scrubbed_out_of_the_timestamp(
     assert json.loads(formatter.format(record))["ts"] == "1970-01-01T00:00:00.250+00:00"
     formatter.redactor.add(["T00:00:00"])
     assert json.loads(formatter.format(record))["ts"] == f"1970-01-01{REDACTED}.250+00:00"
+
+
+def test_the_access_record_holds_what_make_record_gives(
+    access: tuple[logging.Logger, io.StringIO, JsonFormatter],
+) -> None:
+    """The record is built from a copied template, not ``LogRecord.__init__``: every attribute is
+    still there, in the same order, with the same values (the clock's three aside), so any other
+    handler or formatter sees an ordinary record."""
+    logger, _, _ = access
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[assignment]
+    logger.handlers = [handler]
+    _serve_one(logger)
+    _serve_one(logger)  # the second comes from the template
+    built = seen[-1]
+    fields = {k: v for k, v in vars(built).items() if k not in vars(logger.makeRecord("x", 20, "", 0, "", (), None))}
+    expected = logger.makeRecord(logger.name, logging.INFO, "", 0, "request", (), None, extra=fields)
+    clock = {"created", "msecs", "relativeCreated"}
+    assert list(vars(built)) == list(vars(expected))
+    assert {k: v for k, v in vars(built).items() if k not in clock} == {
+        k: v for k, v in vars(expected).items() if k not in clock
+    }
+    assert abs(built.created - expected.created) < 5
+    assert abs(built.relativeCreated - expected.relativeCreated) < 5000
+    assert 0 <= built.msecs < 1000 and built.getMessage() == "request"
