@@ -29,6 +29,9 @@ from urllib.parse import urlsplit
 import httptools
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# A stream's unread bytes past which the socket stops being read (a slow client slows the
+# backend down instead of filling memory); reading resumes below a quarter of it.
+HIGH_WATER = 256 * 1024
 
 
 class ConnectFailed(Exception):
@@ -108,6 +111,8 @@ class Connection(asyncio.Protocol):
         self.keep_alive = False  # read at the message's end: the parser forgets it once the message is done
         self.received = False  # any byte of this response arrived
         self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.paused = False
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
 
@@ -155,7 +160,18 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
         self._wake()
+
+    def taken(self, size: int) -> None:
+        """``size`` buffered bytes were handed on: read the socket again once most are gone."""
+        self.buffered -= size
+        if self.paused and self.buffered < HIGH_WATER // 4 and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
 
     def on_message_complete(self) -> None:
         if self.head_done:
@@ -220,11 +236,16 @@ class Response:
         """The whole body, or its first ``limit`` bytes and a little more. ``Late`` at ``deadline``
         (loop time), or after ``gap`` seconds without a byte."""
         conn = self._conn
-        while not conn.complete and (limit is None or sum(map(len, conn.chunks)) <= limit):
+        while not conn.complete and (limit is None or conn.buffered <= limit):
+            if conn.paused:  # a whole body is wanted: nothing downstream drains it piece by piece
+                conn.paused = False
+                assert conn.transport is not None
+                conn.transport.resume_reading()
             await self._wait(gap, deadline)
         chunks = conn.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
+        conn.taken(len(body))
         return body
 
     async def chunk(self, gap: float | None, deadline: float | None) -> bytes | None:
@@ -235,7 +256,9 @@ class Response:
             if conn.complete:
                 return None
             await self._wait(gap, deadline)
-        return conn.chunks.popleft()
+        piece = conn.chunks.popleft()
+        conn.taken(len(piece))
+        return piece
 
     async def _wait(self, gap: float | None, deadline: float | None) -> None:
         conn = self._conn

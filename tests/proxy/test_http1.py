@@ -9,8 +9,9 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import trustme
 
-from server.http1 import Broken, ConnectFailed, Pool, Target, header_block, request_head
+from server.http1 import HIGH_WATER, Broken, ConnectFailed, Pool, Target, header_block, request_head
 
 pytestmark = pytest.mark.anyio
 
@@ -277,3 +278,75 @@ def test_target_and_head_building() -> None:
         request_head(t, {"x-evil": "a\r\nhost: b"})
     with pytest.raises(ValueError, match="line break"):
         header_block({"x-request-id": "a\nb"})
+
+
+async def test_tls_with_the_pools_trust_and_hostname_check() -> None:
+    ca = trustme.CA()
+    served = ca.issue_cert("127.0.0.1", "localhost")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.configure_cert(server_ctx)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            while True:
+                await read_request(reader)
+                writer.write(answer(b'{"tls": true}'))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    try:
+        p = Pool(limit=4, keepalive=30.0, ssl_context=trusting)
+        assert await post(p, f"https://localhost:{port}/v1/chat/completions") == b'{"tls": true}'
+        assert await post(p, f"https://localhost:{port}/v1/chat/completions") == b'{"tls": true}'
+        assert p.counts() == (1, 0)  # TLS connections are kept alive too
+        await p.aclose()
+        with pytest.raises(ConnectFailed):  # a CA the pool does not trust
+            await post(pool(), f"https://localhost:{port}/v1/chat/completions")
+        other = trustme.CA().issue_cert("elsewhere.example")
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        other.configure_cert(ctx)
+        server.close()
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ctx)
+        port = server.sockets[0].getsockname()[1]
+        ca2 = ssl.create_default_context()
+        trustme.CA().configure_trust(ca2)
+        with pytest.raises(ConnectFailed):  # a certificate for another name
+            await post(Pool(limit=4, keepalive=30.0, ssl_context=ca2), f"https://localhost:{port}/x")
+    finally:
+        server.close()
+
+
+async def test_a_stream_nobody_reads_stops_the_socket_being_read() -> None:
+    sent = asyncio.Event()
+    piece = b"x" * 65536
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(64):  # 4 MiB: far more than the client buffers
+            writer.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        sent.set()
+        await reader.read()
+
+    async with serving(handler) as (url, _):
+        p = pool()
+        target = Target(url)
+        response = await p.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
+        await asyncio.sleep(0.2)
+        conn = response._conn
+        assert conn.paused and HIGH_WATER < conn.buffered < 2 * HIGH_WATER + len(piece)
+        assert not sent.is_set()  # the server is held back by TCP, not buffered away in the client
+        total = 0
+        while (chunk := await response.chunk(1.0, None)) is not None:
+            total += len(chunk)
+        assert total == 64 * len(piece) and sent.is_set()
+        response.release()
+        assert p.counts() == (1, 0)
+        await p.aclose()
