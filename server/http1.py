@@ -73,14 +73,21 @@ class Target:
         self.host_header = host if parts.port is None else f"{host}:{self.port}"
 
 
+# Headers the client writes itself: framing, the connection, and the one coding it reads.
+OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "accept-encoding"})
+
+
 def request_head(target: Target, headers: dict[str, str]) -> bytes:
     """The request line and headers up to the body's ``content-length`` value (the caller ends it).
-    Built once per backend and URL: only the length and the request id change per request."""
-    lines = [f"POST {target.path} HTTP/1.1", f"host: {target.host_header}"]
+    Built once per backend and URL: only the length and the request id change per request.
+    ``accept-encoding: identity``: without the header a server may pick any coding (RFC 9110
+    §12.5.3), and this client decodes none."""
+    lines = [f"POST {target.path} HTTP/1.1", f"host: {target.host_header}", "accept-encoding: identity"]
     for name, value in headers.items():
         if any(c in name or c in value for c in "\r\n\0"):
             raise ValueError(f"header {name!r} holds a line break or NUL")
-        lines.append(f"{name}: {value}")
+        if name.lower() not in OWN_HEADERS:
+            lines.append(f"{name}: {value}")
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
@@ -156,6 +163,12 @@ class Connection(asyncio.Protocol):
             204,
             304,
         )
+        coding = next((v for n, v in self.headers if n == b"content-encoding"), b"identity").strip().lower()
+        if coding != b"identity":
+            self._fail(
+                Broken(f"the answer is in content-encoding {coding.decode('latin-1')!r}, which was not asked for")
+            )
+            self.close()
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -319,6 +332,8 @@ class Pool:
         try:
             while not conn.head_done:
                 await conn.wait(head_by)
+            if conn.error is not None:  # a head this client cannot read on
+                raise conn.error
         except TimeoutError:
             conn.close()
             self.forget(conn)

@@ -350,3 +350,26 @@ async def test_a_stream_nobody_reads_stops_the_socket_being_read() -> None:
         response.release()
         assert p.counts() == (1, 0)
         await p.aclose()
+
+
+async def test_identity_is_asked_for_and_another_coding_refused() -> None:
+    heads: list[bytes] = []
+
+    async def gzipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        heads.append(head)
+        writer.write(answer(b"\x1f\x8b\x08\x00", b"content-encoding: gzip"))
+        await writer.drain()
+        await reader.read()
+
+    async with serving(gzipped) as (url, _):
+        p = pool()
+        target = Target(url)
+        head = request_head(target, {"Accept-Encoding": "gzip", "Host": "evil", "x-kept": "1"})
+        with pytest.raises(Broken, match="content-encoding 'gzip'"):
+            await p.post(target, head, b"{}", connect=1.0, head_by=None)
+        assert p.counts() == (0, 0)
+        await p.aclose()
+    lines = heads[0].lower().split(b"\r\n")
+    assert b"accept-encoding: identity" in lines and b"accept-encoding: gzip" not in lines
+    assert b"host: evil" not in lines and b"x-kept: 1" in lines
