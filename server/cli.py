@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         # toolrelay reads no client address: rewriting it from X-Forwarded-For would be work for nothing
         proxy_headers=False,
+        server_header=False,  # "server: uvicorn" tells a client nothing it needs, and an attacker the stack
         timeout_graceful_shutdown=args.shutdown_grace,
     )
     return 0
