@@ -15,7 +15,8 @@ What it does not do, by design: redirects, cookies, proxies, content decoding (i
 
 Errors: ``ConnectFailed`` (nothing sent: refused, DNS, TLS, connect timeout), ``Broken`` (the
 connection failed or the answer was malformed after the request went out), ``Late`` (a deadline
-or a gap between bytes ran out; a ``TimeoutError``). Callers word them for their backend (``server.backends.http``).
+or a gap between bytes ran out; a ``TimeoutError``). ``server.backends.http`` words them for its
+backend.
 """
 
 from __future__ import annotations
@@ -116,7 +117,6 @@ class Connection(asyncio.Protocol):
         self.framed = False  # content-length or chunked: the end is in the stream, not at close
         self.complete = False
         self.keep_alive = False  # read at the message's end: the parser forgets it once the message is done
-        self.received = False  # any byte of this response arrived
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.paused = False
@@ -129,7 +129,6 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
 
     def data_received(self, data: bytes) -> None:
-        self.received = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
