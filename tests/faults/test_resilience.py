@@ -14,6 +14,7 @@ from server.config import RetryPolicy, Timeouts
 from server.errors import GatewayTimeout
 from server.http1 import Pool, Target, request_head
 from server.resilience import Circuit, Gate, Lease, parse_retry_after, retry_delay
+from tests.loopback import read_request, serving
 
 POLICY = RetryPolicy(attempts=3, backoff_initial=0.5, backoff_max=3.0, retry_after_max=10.0)
 
@@ -103,20 +104,8 @@ async def _drain(gaps: list[float], first: float, idle: float, total: float) -> 
     """Read a chunked stream whose server waits ``gaps[i]`` before its i-th chunk, through the
     client's timed body (``timed_body`` over ``server.http1``), on a real loopback connection."""
 
-    handlers: list[asyncio.Task[None]] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
-        try:
-            await answer(reader, writer)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        await reader.readexactly(2)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
         for gap in gaps:
             await asyncio.sleep(gap)
@@ -126,23 +115,18 @@ async def _drain(gaps: list[float], first: float, idle: float, total: float) -> 
         await writer.drain()
         await reader.read()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    target = Target(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/s")
-    pool = Pool(limit=4, keepalive=30, ssl_context=ssl.create_default_context())
-    loop = asyncio.get_running_loop()
-    sent = loop.time()
-    response = await pool.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
-    n = 0
-    try:
-        async for _ in timed_body(response, "b", Timeouts(first_byte=first, idle=idle, total=total), sent):
-            n += 1
-    finally:
-        response.release()
-        await pool.aclose()
-        server.close()
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers)
+    async with serving(answer) as (url, _):
+        target = Target(url)
+        pool = Pool(limit=4, keepalive=30, ssl_context=ssl.create_default_context())
+        sent = asyncio.get_running_loop().time()
+        response = await pool.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
+        n = 0
+        try:
+            async for _ in timed_body(response, "b", Timeouts(first_byte=first, idle=idle, total=total), sent):
+                n += 1
+        finally:
+            response.release()
+            await pool.aclose()
     return n
 
 

@@ -4,53 +4,20 @@ keep-alive, the pool's limit, deadlines and failures, byte by byte."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trustme
 
 from server.http1 import HIGH_WATER, Broken, ConnectFailed, Pool, Target, header_block, request_head
+from tests.loopback import read_request, replying, serving
 
 pytestmark = pytest.mark.anyio
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@contextlib.asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[tuple[str, list[int]]]:
-    """A server running ``handler`` per connection; yields its URL and a list that counts connections."""
-    accepted: list[int] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(1)
-        try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1/chat/completions", accepted
-    finally:
-        server.close()
-
-
-async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
-    )
-    return head, await reader.readexactly(length)
 
 
 def answer(body: bytes, *extra: bytes) -> bytes:
@@ -133,13 +100,7 @@ async def test_body_until_close_and_connection_close_are_not_pooled() -> None:
         assert p.counts() == (0, 0)
         await p.aclose()
 
-    async def says_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(answer(b"{}", b"connection: close"))
-        await writer.drain()
-        await reader.read()
-
-    async with serving(says_close) as (url, accepted):
+    async with serving(replying(answer(b"{}", b"connection: close"))) as (url, accepted):
         p = pool()
         await post(p, url)
         await post(p, url)
@@ -148,13 +109,7 @@ async def test_body_until_close_and_connection_close_are_not_pooled() -> None:
 
 
 async def test_interim_100_continue_is_skipped() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b'{"ok": 1}'))
-        await writer.drain()
-        await reader.read()
-
-    async with serving(handler) as (url, _):
+    async with serving(replying(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b'{"ok": 1}'))) as (url, _):
         p = pool()
         assert await post(p, url) == b'{"ok": 1}'
         await p.aclose()
@@ -190,13 +145,7 @@ async def test_failures_are_typed() -> None:
         with pytest.raises(Broken):
             await post(p, url)
 
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
-        await writer.drain()
-        await reader.read()
-
-    async with serving(garbage) as (url, _):
+    async with serving(replying(b"SSH-2.0-OpenSSH\r\n\r\n")) as (url, _):
         with pytest.raises(Broken, match="malformed"):
             await post(p, url)
 
@@ -224,13 +173,7 @@ async def test_deadlines() -> None:
             await post(p, url, head_by=loop.time() + 0.05)
         assert p.counts() == (0, 0)  # a connection given up on is closed, not pooled
 
-    async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{")
-        await writer.drain()
-        await reader.read()
-
-    async with serving(stalls) as (url, _):
+    async with serving(replying(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{")) as (url, _):
         target = Target(url)
         response = await p.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
         with pytest.raises(TimeoutError):
@@ -282,42 +225,31 @@ def test_target_and_head_building() -> None:
 
 async def test_tls_with_the_pools_trust_and_hostname_check() -> None:
     ca = trustme.CA()
-    served = ca.issue_cert("127.0.0.1", "localhost")
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    served.configure_cert(server_ctx)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(served)
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            while True:
-                await read_request(reader)
-                writer.write(answer(b'{"tls": true}'))
-                await writer.drain()
-        writer.close()
+        while True:
+            await read_request(reader)
+            writer.write(answer(b'{"tls": true}'))
+            await writer.drain()
 
-    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_ctx)
-    port = server.sockets[0].getsockname()[1]
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
-    try:
+    async with serving(handler, tls=served) as (url, accepted):
         p = Pool(limit=4, keepalive=30.0, ssl_context=trusting)
-        assert await post(p, f"https://localhost:{port}/v1/chat/completions") == b'{"tls": true}'
-        assert await post(p, f"https://localhost:{port}/v1/chat/completions") == b'{"tls": true}'
-        assert p.counts() == (1, 0)  # TLS connections are kept alive too
+        assert await post(p, url) == b'{"tls": true}'
+        assert await post(p, url) == b'{"tls": true}'
+        assert len(accepted) == 1 and p.counts() == (1, 0)  # TLS connections are kept alive too
         await p.aclose()
         with pytest.raises(ConnectFailed):  # a CA the pool does not trust
-            await post(pool(), f"https://localhost:{port}/v1/chat/completions")
-        other = trustme.CA().issue_cert("elsewhere.example")
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        other.configure_cert(ctx)
-        server.close()
-        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ctx)
-        port = server.sockets[0].getsockname()[1]
-        ca2 = ssl.create_default_context()
-        trustme.CA().configure_trust(ca2)
-        with pytest.raises(ConnectFailed):  # a certificate for another name
-            await post(Pool(limit=4, keepalive=30.0, ssl_context=ca2), f"https://localhost:{port}/x")
-    finally:
-        server.close()
+            await post(pool(), url)
+
+    elsewhere = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("elsewhere.example").configure_cert(elsewhere)
+    async with serving(handler, tls=elsewhere) as (url, _):
+        with pytest.raises(ConnectFailed):  # trusted, but for another name
+            await post(Pool(limit=4, keepalive=30.0, ssl_context=trusting), url)
 
 
 async def test_a_stream_nobody_reads_stops_the_socket_being_read() -> None:
