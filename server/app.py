@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
             backends=backends,
             dispatcher=Dispatcher(backends, metrics, settings.backends, settings.limits.max_in_flight),
             started_at=started_at,
+            loop=asyncio.get_running_loop(),
             response_store=open_store(settings.responses.store, config_secrets(settings)),
         )
         if keyring is not None:

@@ -35,24 +35,30 @@ class ClientWatch:
     and ``ClientGone`` is raised in place of that cancellation. Any other cancellation (server
     shutdown, a timeout around the block) passes through unchanged."""
 
-    __slots__ = ("_receive", "_task", "_timer", "_watcher", "_inside", "_gone")
+    __slots__ = ("_receive", "_loop", "_task", "_timer", "_watcher", "_inside", "_gone")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """``loop``: the running loop, where the caller has it at hand (on Python 3.11 each lookup
+        of the running loop is a ``getpid`` system call)."""
         self._receive = receive
+        self._loop = loop
         self._watcher: asyncio.Task[None] | None = None
         self._inside = False
         self._gone = False
 
     async def __aenter__(self) -> None:
-        task = asyncio.current_task()
+        loop = self._loop or asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         assert task is not None
+        self._loop = loop
         self._task = task
         self._inside = True
-        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._start)
+        self._timer = loop.call_later(WATCH_AFTER, self._start)
 
     def _start(self) -> None:
         if self._inside:
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+            assert self._loop is not None
+            self._watcher = self._loop.create_task(self._watch())
 
     async def _watch(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":

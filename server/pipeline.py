@@ -68,7 +68,7 @@ async def serve(request: Request, dialect: Dialect) -> Response:
             answer = Answer(dialect.new_id(), int(time.time()), job.model)
             # until the response starts nothing else listens to the connection: a client that gives
             # up while the backend is slow must not leave it working, and a slot taken, until a timeout
-            async with ClientWatch(request.receive):
+            async with ClientWatch(request.receive, state.loop):
                 if job.stream:
                     items, target = await state.dispatcher.stream(job, targets)
                 else:

@@ -97,7 +97,7 @@ class ScopedStream(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            async with ClientWatch(receive):
+            async with ClientWatch(receive, self._request_scope.state.loop):
                 await self.stream_response(send)
         except ClientGone:
             pass  # the body's generators were closed by the cancellation; nobody reads an answer

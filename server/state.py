@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ class AppState:
     backends: dict[str, Backend]
     dispatcher: Dispatcher
     started_at: float
+    loop: asyncio.AbstractEventLoop  # the loop the app runs on, for what would look it up per request
     # 403 for a model the caller's key may not use (``KeyRing.check_model``)
     check_access: Callable[[Request, str], None] = open_access
     # stored responses of the Responses door (None: ``responses.store.enabled: false``)
