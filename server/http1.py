@@ -22,6 +22,7 @@ backend.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections import deque
 from typing import Any, cast
@@ -83,13 +84,20 @@ def request_head(target: Target, headers: dict[str, str]) -> bytes:
     Built once per backend and URL: only the length and the request id change per request.
     ``accept-encoding: identity``: without the header a server may pick any coding (RFC 9110
     §12.5.3), and this client decodes none."""
-    lines = [f"POST {target.path} HTTP/1.1", f"host: {target.host_header}", "accept-encoding: identity"]
-    for name, value in headers.items():
-        if any(c in name or c in value for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} holds a line break or NUL")
-        if name.lower() not in OWN_HEADERS:
-            lines.append(f"{name}: {value}")
-    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+    lines = [f"POST {target.path} HTTP/1.1\r\n", f"host: {target.host_header}\r\n", "accept-encoding: identity\r\n"]
+    lines += [_line(name, value) for name, value in headers.items() if name.lower() not in OWN_HEADERS]
+    return "".join(lines).encode("latin-1")
+
+
+_UNSAFE = re.compile(r"[\r\n\0]")
+
+
+def _line(name: str, value: Any) -> str:
+    """One header line; a line break or NUL would let a value smuggle in headers of its own."""
+    text = str(value)
+    if _UNSAFE.search(name) or _UNSAFE.search(text):
+        raise ValueError(f"header {name!r} holds a line break or NUL")
+    return f"{name}: {text}\r\n"
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -435,11 +443,5 @@ class Pool:
 
 
 def header_block(pairs: dict[str, Any]) -> bytes:
-    """Extra header lines for one request (validated as ``request_head`` does)."""
-    out = []
-    for name, value in pairs.items():
-        text = str(value)
-        if any(c in name or c in text for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} holds a line break or NUL")
-        out.append(f"{name}: {text}\r\n")
-    return "".join(out).encode("latin-1")
+    """Extra header lines for one request (checked as ``request_head`` checks them)."""
+    return "".join([_line(name, value) for name, value in pairs.items()]).encode("latin-1")
