@@ -23,17 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import aiohappyeyeballs
 import httptools
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A stream's unread bytes past which the socket stops being read (a slow client slows the
 # backend down instead of filling memory); reading resumes below a quarter of it.
 HIGH_WATER = 256 * 1024
+HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address is tried alongside (RFC 8305)
 
 
 class ConnectFailed(Exception):
@@ -304,12 +308,20 @@ class Response:
             conn.pool.forget(conn)
 
 
+AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]
+Resolver = Callable[[str, int], Awaitable[Sequence[AddrInfo]]]
+
+
 class Pool:
     """Keep-alive connections per origin, most recently used first; at most ``limit`` open in all
     (a request beyond waits for one to close or come back, within its connect timeout)."""
 
-    def __init__(self, *, limit: int, keepalive: float, ssl_context: ssl.SSLContext) -> None:
+    def __init__(
+        self, *, limit: int, keepalive: float, ssl_context: ssl.SSLContext, resolve: Resolver | None = None
+    ) -> None:
+        """``resolve``: host and port → addresses (``getaddrinfo``'s tuples); the loop's by default."""
         self.limit = limit
+        self._resolve = resolve
         self.keepalive = keepalive
         self.ssl = ssl_context
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -374,13 +386,27 @@ class Pool:
         self._open.add(conn)
         try:
             async with asyncio.timeout_at(deadline):
-                await self.loop.create_connection(
-                    lambda: conn,
-                    target.host,
-                    target.port,
-                    ssl=self.ssl if target.tls else None,
-                    server_hostname=target.host if target.tls else None,
+                infos: Sequence[AddrInfo]
+                if self._resolve is not None:
+                    infos = await self._resolve(target.host, target.port)
+                else:
+                    infos = await self.loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+                # Happy Eyeballs (RFC 8305): an address family that black-holes (IPv6 on a host
+                # without a route) costs 250 ms, not the whole connect timeout
+                sock = await aiohappyeyeballs.start_connection(
+                    infos, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY, interleave=1, loop=self.loop
                 )
+                try:
+                    await self.loop.create_connection(
+                        lambda: conn,
+                        sock=sock,
+                        ssl=self.ssl if target.tls else None,
+                        server_hostname=target.host if target.tls else None,
+                    )
+                except BaseException:
+                    if sock.fileno() != -1:  # not handed over to a transport
+                        sock.close()
+                    raise
         except TimeoutError:
             self.forget(conn)
             raise ConnectFailed("connect timed out", timed_out=True) from None

@@ -4,12 +4,13 @@ keep-alive, the pool's limit, deadlines and failures, byte by byte."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 
 import pytest
 import trustme
 
-from server.http1 import HIGH_WATER, Broken, ConnectFailed, Pool, Target, header_block, request_head
+from server.http1 import HIGH_WATER, AddrInfo, Broken, ConnectFailed, Pool, Target, header_block, request_head
 from tests.loopback import read_request, replying, serving
 
 pytestmark = pytest.mark.anyio
@@ -305,3 +306,25 @@ async def test_identity_is_asked_for_and_another_coding_refused() -> None:
     lines = heads[0].lower().split(b"\r\n")
     assert b"accept-encoding: identity" in lines and b"accept-encoding: gzip" not in lines
     assert b"host: evil" not in lines and b"x-kept: 1" in lines
+
+
+async def test_every_address_of_a_name_is_tried() -> None:
+    """A name whose first address refuses (nothing listens there) is reached at the next one."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refusing = closed.getsockname()[1]
+    closed.close()  # bound once, nobody listens: connecting is refused
+    async with serving(replying(answer(b'{"second": true}'))) as (url, _):
+        listening = int(url.split(":")[2].split("/")[0])
+
+        async def resolve(host: str, port: int) -> list[AddrInfo]:
+            assert (host, port) == ("backend.test", 8000)
+            stream = socket.SOCK_STREAM
+            return [
+                (socket.AF_INET, stream, 6, "", ("127.0.0.1", refusing)),
+                (socket.AF_INET, stream, 6, "", ("127.0.0.1", listening)),
+            ]
+
+        p = Pool(limit=4, keepalive=30.0, ssl_context=ssl.create_default_context(), resolve=resolve)
+        assert await post(p, "http://backend.test:8000/v1/chat/completions") == b'{"second": true}'
+        await p.aclose()
