@@ -435,6 +435,10 @@ class Pool:
             await slot
         except TimeoutError:
             raise ConnectFailed("connect timed out: every pooled connection is busy", timed_out=True) from None
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled() and slot.exception() is None:
+                self._free_slot()  # woken just before the cancellation: the next waiter gets the slot
+            raise
         finally:
             timer.cancel()
             if slot in self._slots:

@@ -328,3 +328,25 @@ async def test_every_address_of_a_name_is_tried() -> None:
         p = Pool(limit=4, keepalive=30.0, ssl_context=ssl.create_default_context(), resolve=resolve)
         assert await post(p, "http://backend.test:8000/v1/chat/completions") == b'{"second": true}'
         await p.aclose()
+
+
+async def test_a_waiter_cancelled_as_it_is_woken_hands_the_slot_on() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer(b"{}"))
+            await writer.drain()
+
+    async with serving(handler) as (url, _):
+        p = pool(limit=1)
+        target = Target(url)
+        held = await p.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
+        assert await held.read(None) == b"{}"  # read, not yet released: the one slot stays taken
+        doomed = asyncio.create_task(post(p, url))
+        patient = asyncio.create_task(post(p, url))
+        await asyncio.sleep(0.02)  # both wait for the slot, ``doomed`` first
+        held.release()  # wakes ``doomed`` …
+        doomed.cancel()  # … which is cancelled before it runs
+        assert await asyncio.wait_for(patient, 1.0) == b"{}"
+        assert doomed.cancelled()
+        await p.aclose()
