@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable
 
 import pytest
 import trustme
@@ -27,6 +28,14 @@ def answer(body: bytes, *extra: bytes) -> bytes:
         b"".join(e + b"\r\n" for e in extra),
         body,
     )
+
+
+async def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Yield to the loop until ``check()`` holds (what the other side does takes its own time)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
 
 
 def pool(limit: int = 8) -> Pool:
@@ -125,8 +134,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
     async with serving(one_then_close) as (url, accepted):
         p = pool()
         await post(p, url)
-        await asyncio.sleep(0.05)  # the server's FIN reaches the idle connection
-        assert p.counts() == (0, 0)
+        await until(lambda: p.counts() == (0, 0))  # the server's FIN reaches the idle connection
         await post(p, url)
         assert len(accepted) == 2
         await p.aclose()
@@ -198,8 +206,8 @@ async def test_pool_limit_makes_a_request_wait_for_a_free_connection() -> None:
         p = pool(limit=1)
         first = asyncio.create_task(post(p, url))
         second = asyncio.create_task(post(p, url))
-        await asyncio.sleep(0.05)
-        assert p.counts() == (1, 1) and len(accepted) == 1  # the second waits for the one slot
+        await until(lambda: len(p._slots) == 1 and len(accepted) == 1)  # the second waits for the one slot
+        assert p.counts() == (1, 1)
         gate.set()
         assert await first == b"{}" and await second == b"{}"
         assert len(accepted) == 1  # it got the same connection back
@@ -272,14 +280,15 @@ async def test_a_stream_nobody_reads_stops_the_socket_being_read() -> None:
         p = pool()
         target = Target(url)
         response = await p.post(target, request_head(target, {}), b"{}", connect=1.0, head_by=None)
-        await asyncio.sleep(0.2)
         conn = response._conn
-        assert conn.paused and HIGH_WATER < conn.buffered < 2 * HIGH_WATER + len(piece)
-        assert not sent.is_set()  # the server is held back by TCP, not buffered away in the client
+        await until(lambda: conn.paused)
+        await asyncio.sleep(0.1)  # time to keep filling memory, were the socket still read
+        assert conn.paused and HIGH_WATER < conn.buffered <= 2 * HIGH_WATER + len(piece)  # one read past the mark
         total = 0
         while (chunk := await response.chunk(1.0, None)) is not None:
             total += len(chunk)
-        assert total == 64 * len(piece) and sent.is_set()
+        assert total == 64 * len(piece)
+        await until(sent.is_set)
         response.release()
         assert p.counts() == (1, 0)
         await p.aclose()
@@ -344,7 +353,7 @@ async def test_a_waiter_cancelled_as_it_is_woken_hands_the_slot_on() -> None:
         assert await held.read(None) == b"{}"  # read, not yet released: the one slot stays taken
         doomed = asyncio.create_task(post(p, url))
         patient = asyncio.create_task(post(p, url))
-        await asyncio.sleep(0.02)  # both wait for the slot, ``doomed`` first
+        await until(lambda: len(p._slots) == 2)  # both wait for the slot, ``doomed`` first
         held.release()  # wakes ``doomed`` …
         doomed.cancel()  # … which is cancelled before it runs
         assert await asyncio.wait_for(patient, 1.0) == b"{}"
