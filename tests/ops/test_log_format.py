@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,21 +16,6 @@ from starlette.types import Message, Receive, Scope, Send
 from server.logs import REDACTED, JsonFormatter, RequestContext
 
 FIELDS = {"model": "plain", "backend": "fake", "dialect": "chat", "stream": False}
-
-
-@pytest.fixture()
-def access() -> Iterator[tuple[logging.Logger, io.StringIO, JsonFormatter]]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    formatter = JsonFormatter()
-    handler.setFormatter(formatter)
-    logger = logging.getLogger("toolrelay.test-log-format")
-    logger.handlers, logger.propagate = [handler], False
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield logger, stream, formatter
-    finally:
-        logger.handlers, logger.filters = [], []
 
 
 def _serve_one(logger: logging.Logger, path: str = "/v1/chat/completions") -> None:
@@ -60,9 +44,9 @@ def _items(line: str) -> list[tuple[str, Any]]:
 
 
 def test_the_access_line_is_the_line_of_make_record_with_extra(
-    access: tuple[logging.Logger, io.StringIO, JsonFormatter],
+    captured: tuple[logging.Logger, io.StringIO, JsonFormatter],
 ) -> None:
-    logger, stream, formatter = access
+    logger, stream, formatter = captured
     _serve_one(logger)
     [line] = stream.getvalue().splitlines()
     fields = {**FIELDS, "method": "POST", "path": "/v1/chat/completions", "status": 201, "duration_ms": 0.0}
@@ -73,8 +57,8 @@ def test_the_access_line_is_the_line_of_make_record_with_extra(
     assert [k for k, _ in _items(line)][:4] == ["level", "logger", "msg", "request_id"]
 
 
-def test_quiet_paths_log_at_debug(access: tuple[logging.Logger, io.StringIO, JsonFormatter]) -> None:
-    logger, stream, _ = access
+def test_quiet_paths_log_at_debug(captured: tuple[logging.Logger, io.StringIO, JsonFormatter]) -> None:
+    logger, stream, _ = captured
     logger.setLevel(logging.INFO)
     _serve_one(logger, "/metrics")
     assert stream.getvalue() == ""
@@ -84,9 +68,9 @@ def test_quiet_paths_log_at_debug(access: tuple[logging.Logger, io.StringIO, Jso
 
 
 def test_what_a_filter_adds_is_shown_after_the_fields(
-    access: tuple[logging.Logger, io.StringIO, JsonFormatter],
+    captured: tuple[logging.Logger, io.StringIO, JsonFormatter],
 ) -> None:
-    logger, stream, _ = access
+    logger, stream, _ = captured
 
     def tag(record: logging.LogRecord) -> bool:
         record.host = "node-7"
@@ -101,9 +85,9 @@ def test_what_a_filter_adds_is_shown_after_the_fields(
 
 
 def test_attributes_another_formatter_set_are_not_shown(
-    access: tuple[logging.Logger, io.StringIO, JsonFormatter],
+    captured: tuple[logging.Logger, io.StringIO, JsonFormatter],
 ) -> None:
-    logger, stream, formatter = access
+    logger, stream, formatter = captured
     record = logger.makeRecord(logger.name, logging.INFO, "", 0, "hello %s", ("you",), None, extra={"k": 1})
     logging.Formatter("%(asctime)s %(message)s").format(record)  # sets record.message and record.asctime
     record._private = "x"
@@ -115,11 +99,11 @@ def test_attributes_another_formatter_set_are_not_shown(
     ]
 
 
-def test_a_record_class_may_supply_the_request_id(access: tuple[logging.Logger, io.StringIO, JsonFormatter]) -> None:
+def test_a_record_class_may_supply_the_request_id(captured: tuple[logging.Logger, io.StringIO, JsonFormatter]) -> None:
     class Traced(logging.LogRecord):
         request_id = "from-the-class"
 
-    _, _, formatter = access
+    _, _, formatter = captured
     record = Traced("x", logging.INFO, "", 0, "m", (), None)
     assert json.loads(formatter.format(record))["request_id"] == "from-the-class"
     plain = logging.LogRecord("x", logging.INFO, "", 0, "m", (), None)
@@ -127,9 +111,9 @@ def test_a_record_class_may_supply_the_request_id(access: tuple[logging.Logger, 
 
 
 def test_a_configured_key_is_scrubbed_out_of_the_timestamp(
-    access: tuple[logging.Logger, io.StringIO, JsonFormatter],
+    captured: tuple[logging.Logger, io.StringIO, JsonFormatter],
 ) -> None:
-    _, _, formatter = access
+    _, _, formatter = captured
     record = logging.LogRecord("x", logging.INFO, "", 0, "m", (), None)
     record.created = 0.25
     assert json.loads(formatter.format(record))["ts"] == "1970-01-01T00:00:00.250+00:00"
@@ -138,12 +122,12 @@ def test_a_configured_key_is_scrubbed_out_of_the_timestamp(
 
 
 def test_the_access_record_holds_what_make_record_gives(
-    access: tuple[logging.Logger, io.StringIO, JsonFormatter],
+    captured: tuple[logging.Logger, io.StringIO, JsonFormatter],
 ) -> None:
     """The record is built from a copied template, not ``LogRecord.__init__``: every attribute is
     still there, in the same order, with the same values (the clock's three aside), so any other
     handler or formatter sees an ordinary record."""
-    logger, _, _ = access
+    logger, _, _ = captured
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append  # type: ignore[assignment]

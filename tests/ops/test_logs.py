@@ -40,22 +40,6 @@ MARKER = "CONTENT-MARKER-5b1f"
 # ------------------------------------------------------------------ formatter and redaction
 
 
-@pytest.fixture()
-def captured() -> Iterator[tuple[logging.Logger, io.StringIO, JsonFormatter]]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    formatter = JsonFormatter()
-    handler.setFormatter(formatter)
-    logger = logging.getLogger("toolrelay.test-logs")
-    logger.handlers = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield logger, stream, formatter
-    finally:
-        logger.handlers = []
-
-
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
