@@ -127,7 +127,7 @@ def test_make_run_passes_model_and_family_and_nothing_without_them() -> None:
 
     assert dry().split() == [".venv/bin/python", "-m", "scripts.run_local"]
     assert dry("MODEL=/m/x.gguf", "FAMILY=hermes").endswith('--model "/m/x.gguf" --family "hermes"')
-    assert dry("MODEL=/m/x.gguf", "AUTO=gated").split()[-4:] == ['--model', '"/m/x.gguf"', '--auto', '"gated"']
+    assert dry("MODEL=/m/x.gguf", "AUTO=gated").split()[-4:] == ["--model", '"/m/x.gguf"', "--auto", '"gated"']
 
 
 def test_auto_gated_gives_the_lexical_gate_where_the_family_has_one(tmp_path: Path) -> None:
