@@ -119,6 +119,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.reused = False  # taken from the idle pool for the request under way
         self._reset()
 
     def _reset(self) -> None:
@@ -129,6 +130,7 @@ class Connection(asyncio.Protocol):
         self.framed = False  # content-length or chunked: the end is in the stream, not at close
         self.complete = False
         self.keep_alive = False  # read at the message's end: the parser forgets it once the message is done
+        self.received = False  # any byte of this answer arrived
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.paused = False
@@ -141,6 +143,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
 
     def data_received(self, data: bytes) -> None:
+        self.received = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -345,9 +348,22 @@ class Pool:
     ) -> Response:
         """Send ``head`` (from ``request_head``, extra header lines allowed) and ``body``; the
         response once its head arrived, before ``head_by`` (loop time)."""
+        request = b"%bcontent-length: %d\r\n\r\n%b" % (head, len(body), body)
         conn = await self._checkout(target, connect)
+        try:
+            return await self._exchange(conn, request, head_by)
+        except Broken:
+            if not conn.reused or conn.received:
+                raise
+        # A kept-alive connection the server closed as the request went out (its idle timeout ran
+        # out at that moment) failed without a byte of answer: the server read none of the request,
+        # which goes again on a fresh connection, once.
+        conn = await self._connect(target, self.loop.time() + connect)
+        return await self._exchange(conn, request, head_by)
+
+    async def _exchange(self, conn: Connection, request: bytes, head_by: float | None) -> Response:
         assert conn.transport is not None
-        conn.transport.write(b"%bcontent-length: %d\r\n\r\n%b" % (head, len(body), body))
+        conn.transport.write(request)
         try:
             while not conn.head_done:
                 await conn.wait(head_by)
@@ -374,6 +390,7 @@ class Pool:
                 conn = idle.pop()
                 if not conn.closed and loop.time() - conn.idle_since < self.keepalive:
                     conn._reset()
+                    conn.reused = True
                     return conn
                 conn.close()
                 self._open.discard(conn)

@@ -359,3 +359,41 @@ async def test_a_waiter_cancelled_as_it_is_woken_hands_the_slot_on() -> None:
         assert await asyncio.wait_for(patient, 1.0) == b"{}"
         assert doomed.cancelled()
         await p.aclose()
+
+
+async def test_a_kept_alive_connection_closed_as_the_request_went_out_is_retried_fresh_once() -> None:
+    """The server's idle timeout and the next request cross: it closes without reading it, and
+    no byte of answer comes. The request goes again on a new connection; nothing else does."""
+    served: list[int] = []
+
+    async def one_then_drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        served.append(1)
+        writer.write(answer(b'{"n": %d}' % len(served)))
+        await writer.drain()
+        await read_request(reader)  # the next request on this connection: dropped unanswered
+        writer.transport.abort()
+
+    async with serving(one_then_drop) as (url, accepted):
+        p = pool()
+        assert await post(p, url) == b'{"n": 1}'
+        assert await post(p, url) == b'{"n": 2}'  # sent on the kept connection, dropped, sent again
+        assert len(accepted) == 2
+        await p.aclose()
+
+    async def one_then_half_an_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}"))
+        await writer.drain()
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-le")  # the server had read it: no second try
+        await writer.drain()
+        writer.transport.abort()
+
+    async with serving(one_then_half_an_answer) as (url, accepted):
+        p = pool()
+        await post(p, url)
+        with pytest.raises(Broken):
+            await post(p, url)
+        assert len(accepted) == 1
+        await p.aclose()
