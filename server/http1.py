@@ -196,7 +196,11 @@ class Connection(asyncio.Protocol):
     def taken(self, size: int) -> None:
         """``size`` buffered bytes were handed on: read the socket again once most are gone."""
         self.buffered -= size
-        if self.paused and self.buffered < HIGH_WATER // 4 and self.transport is not None:
+        if self.buffered < HIGH_WATER // 4:
+            self.resume()
+
+    def resume(self) -> None:
+        if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
 
@@ -264,10 +268,7 @@ class Response:
         (loop time), or after ``gap`` seconds without a byte."""
         conn = self._conn
         while not conn.complete and (limit is None or conn.buffered <= limit):
-            if conn.paused:  # a whole body is wanted: nothing downstream drains it piece by piece
-                conn.paused = False
-                assert conn.transport is not None
-                conn.transport.resume_reading()
+            conn.resume()  # a whole body is wanted: nothing downstream drains it piece by piece
             await self._wait(gap, deadline)
         chunks = conn.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -358,7 +359,7 @@ class Pool:
         # A kept-alive connection the server closed as the request went out (its idle timeout ran
         # out at that moment) failed without a byte of answer: the server read none of the request,
         # which goes again on a fresh connection, once.
-        conn = await self._connect(target, self.loop.time() + connect)
+        conn = await self._checkout(target, connect, fresh=True)
         return await self._exchange(conn, request, head_by)
 
     async def _exchange(self, conn: Connection, request: bytes, head_by: float | None) -> Response:
@@ -369,23 +370,21 @@ class Pool:
                 await conn.wait(head_by)
             if conn.error is not None:  # a head this client cannot read on
                 raise conn.error
-        except TimeoutError:
+        except BaseException as exc:
             conn.close()
             self.forget(conn)
-            raise Late(True) from None
-        except BaseException:
-            conn.close()
-            self.forget(conn)
+            if isinstance(exc, TimeoutError):
+                raise Late(True) from None
             raise
         return Response(conn)
 
-    async def _checkout(self, target: Target, connect: float) -> Connection:
-        """An idle connection to the target's origin, else a new one; at the limit, a request
-        waits for a connection to come back or close (within ``connect`` seconds)."""
+    async def _checkout(self, target: Target, connect: float, *, fresh: bool = False) -> Connection:
+        """An idle connection to the target's origin (unless ``fresh``), else a new one; at the
+        limit, a request waits for a connection to come back or close (within ``connect`` seconds)."""
         loop = self.loop
         deadline = loop.time() + connect
         while True:
-            idle = self._idle.get(target.key)
+            idle = None if fresh else self._idle.get(target.key)
             while idle:
                 conn = idle.pop()
                 if not conn.closed and loop.time() - conn.idle_since < self.keepalive:

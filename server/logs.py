@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
-_new_record = object.__new__
 LOGGER = "toolrelay"
 REDACTED = "[redacted]"
 
@@ -291,7 +290,9 @@ class RequestContext:
     def __init__(self, app: ASGIApp, logger: logging.Logger | None = None) -> None:
         self.app = app
         self.log = logger or logging.getLogger(f"{LOGGER}.access")
-        self._templates: dict[int, dict[str, Any]] = {}
+        # per level: a record's attributes as makeRecord sets them, and the instant logging started
+        # (what ``relativeCreated`` counts from)
+        self._templates: dict[int, tuple[dict[str, Any], float]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -349,13 +350,12 @@ class RequestContext:
             # a custom record factory, or makeRecord's own error for a field that would overwrite
             # an attribute of the record: the standard way
             return self.log.makeRecord(self.log.name, level, "", 0, "request", (), None, extra=fields)
-        template = self._templates.get(level)
-        if template is None or template["name"] != self.log.name:
-            first = self.log.makeRecord(self.log.name, level, "", 0, "request", (), None)
-            template = self._templates[level] = vars(first)
-        # the instant logging started, which ``relativeCreated`` counts from
-        started = template["created"] - template["relativeCreated"] / 1000
-        record: logging.LogRecord = _new_record(logging.LogRecord)
+        found = self._templates.get(level)
+        if found is None:
+            template = vars(self.log.makeRecord(self.log.name, level, "", 0, "request", (), None))
+            found = self._templates[level] = (template, template["created"] - template["relativeCreated"] / 1000)
+        template, started = found
+        record = logging.LogRecord.__new__(logging.LogRecord)  # no __init__: the template has it all
         attrs = record.__dict__
         attrs.update(template)
         created = time.time()

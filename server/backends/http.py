@@ -49,7 +49,7 @@ class translated:  # noqa: N801 - used as a context manager, named for what it d
             if exc.timed_out:
                 raise Unreachable(f"cannot connect to backend {self.backend!r}: {exc.reason}") from None
             raise Unreachable(f"cannot reach backend {self.backend!r}: {exc.reason}") from None
-        if isinstance(exc, Broken | ConnectionError):
+        if isinstance(exc, Broken):
             raise BadGateway(f"{_BROKE[self.phase]} backend {self.backend!r}: {exc}") from None
 
 
